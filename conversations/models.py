@@ -1,0 +1,147 @@
+"""Conversations and their messages, with every status a message went through."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from engium.ids import new_id
+from integrations.models import Channel
+
+
+class ConversationStatus(models.TextChoices):
+    ACTIVE = "active", "Active"  # open; sends add to it, its agent role answers
+    PENDING_HUMAN = "pending_human", "Pending human"  # open, handed off: the agent stays silent
+    CLOSED = "closed", "Closed"  # ended by inactivity or by API; the next send opens a new one
+
+
+OPEN_CONVERSATION_STATUSES = (ConversationStatus.ACTIVE, ConversationStatus.PENDING_HUMAN)
+
+
+class MessageDirection(models.TextChoices):
+    OUTBOUND = "outbound", "Outbound"  # tenant → recipient
+    INBOUND = "inbound", "Inbound"  # recipient → tenant
+
+
+class MessageStatus(models.TextChoices):
+    """queued → sending → sent → delivered → read, or failed / undelivered (see `status.py`)."""
+
+    QUEUED = "queued", "Queued"  # accepted by the API, waiting for a delivery worker
+    SENDING = "sending", "Sending"  # a worker is handing it to the provider (or retrying)
+    SENT = "sent", "Sent"  # the provider accepted it
+    DELIVERED = "delivered", "Delivered"  # it reached the recipient's device
+    READ = "read", "Read"  # the recipient read it (WhatsApp)
+    FAILED = "failed", "Failed"  # refused or given up on; error_code says why
+    UNDELIVERED = "undelivered", "Undelivered"  # sent, but the carrier could not deliver it
+    RECEIVED = "received", "Received"  # inbound: written by the recipient
+
+
+def new_conversation_id() -> str:
+    return new_id("sess")
+
+
+def new_message_id() -> str:
+    return new_id("msg")
+
+
+class Conversation(models.Model):
+    """The thread between one tenant channel and one recipient.
+
+    At most one is open per channel and recipient (``one_open_conversation_per_recipient``);
+    sends and inbound messages join it, and it closes after a period of inactivity.
+    """
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=new_conversation_id, editable=False
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    recipient = models.CharField(max_length=20, help_text="E.164")
+    status = models.CharField(
+        max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.ACTIVE
+    )
+    integration = models.ForeignKey(
+        "integrations.Integration", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    agent_role = models.ForeignKey(
+        "agents.AgentRole", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "recipient"],
+                condition=Q(status__in=["active", "pending_human"]),
+                name="one_open_conversation_per_recipient",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["last_activity_at"],
+                condition=Q(status__in=["active", "pending_human"]),
+                name="conversation_open_by_activity",
+            ),
+            models.Index(fields=["recipient"], name="conversation_recipient"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.recipient} ({self.id})"
+
+
+class Message(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=new_message_id, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=16, choices=MessageDirection.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    recipient = models.CharField(max_length=20, help_text="The customer's number, E.164")
+    integration = models.ForeignKey(
+        "integrations.Integration", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    text = models.TextField(blank=True)
+    media_url = models.URLField(max_length=2048, blank=True)
+    media_type = models.CharField(max_length=16, blank=True)
+    template = models.JSONField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=128, null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # Outbox: when delivery is next due, and when a task for it was last enqueued.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["queued", "sending"]),
+                name="message_pending_delivery",
+            ),
+            models.Index(fields=["conversation", "-id"], name="message_by_conversation"),
+            models.Index(fields=["provider_message_id"], name="message_provider_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.status} ({self.id})"
+
+
+class MessageStatusChange(models.Model):
+    """One step of a message's status history."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="status_history")
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    occurred_at = models.DateTimeField()
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} → {self.status}"

@@ -1,0 +1,178 @@
+"""API shapes for conversations and messages: request parsers and answer renderers."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from rest_framework import serializers
+
+from conversations.models import Conversation, ConversationStatus, Message, MessageDirection
+from conversations.models import MessageStatus as Status
+from engium.api.pagination import ListQuerySerializer
+from integrations.models import Channel
+from tenants.models import Language
+
+MAX_TEXT_LENGTH = 4096
+MEDIA_TYPES = ("image", "audio", "video", "document")
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses unknown fields, so a typo is an error rather than silently ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({unknown[0]: ["Unknown field."]})
+        return super().to_internal_value(data)
+
+
+class TemplateReferenceSerializer(StrictSerializer):
+    id = serializers.CharField(max_length=64)
+    language = serializers.ChoiceField(choices=Language.values, required=False)
+    variables = serializers.DictField(
+        child=serializers.CharField(max_length=1024, allow_blank=True), required=False
+    )
+
+
+class MessageContentSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=MAX_TEXT_LENGTH, required=False, allow_blank=True)
+    media_url = serializers.CharField(max_length=2048, required=False)
+    media_type = serializers.ChoiceField(choices=MEDIA_TYPES, required=False)
+    template = TemplateReferenceSerializer(required=False)
+
+    def validate_media_url(self, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.netloc:
+            raise serializers.ValidationError("media_url must be an https URL.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        has_media = "media_url" in attrs or "media_type" in attrs
+        if "template" in attrs:
+            if set(attrs) != {"template"}:
+                raise serializers.ValidationError(
+                    "A template message takes no text or media of its own."
+                )
+            return attrs
+        if has_media:
+            for key in ("media_url", "media_type"):
+                if key not in attrs:
+                    raise serializers.ValidationError({key: ["Required with media."]})
+            return attrs
+        if not attrs.get("text", "").strip():
+            raise serializers.ValidationError(
+                {"text": ["Give text, media (media_url and media_type) or a template."]}
+            )
+        return attrs
+
+
+class SendMessageSerializer(StrictSerializer):
+    recipient = serializers.JSONField()  # shape checked by `normalize_recipient`
+    channel = serializers.ChoiceField(choices=Channel.values)
+    message = MessageContentSerializer()
+    agent_role_id = serializers.UUIDField(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        content = attrs["message"]
+        if attrs["channel"] == Channel.VOICE and "media_url" in content:
+            raise serializers.ValidationError(
+                {"message": {"media_url": ["Voice takes text or a template only."]}}
+            )
+        return attrs
+
+
+class SandboxInboundSerializer(StrictSerializer):
+    # Named `from` in the API; Python reserves the word.
+    text = serializers.CharField(max_length=MAX_TEXT_LENGTH)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = serializers.JSONField()
+        return fields
+
+
+# ------------------------------------------------------------------ answers
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def render_message(message: Message, *, with_history: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "direction": message.direction,
+        "channel": message.channel,
+        "recipient": message.recipient,
+        "status": message.status,
+        "text": message.text,
+        "media_url": message.media_url or None,
+        "media_type": message.media_type or None,
+        "template": message.template,
+        "error_code": message.error_code or None,
+        "error_message": message.error_message or None,
+        "attempts": message.attempts,
+        "created_at": _iso(message.created_at),
+        "updated_at": _iso(message.updated_at),
+    }
+    if with_history:
+        body["status_history"] = [
+            {
+                "status": change.status,
+                "at": _iso(change.occurred_at),
+                **({"error_code": change.error_code} if change.error_code else {}),
+            }
+            for change in message.status_history.all()
+        ]
+    return body
+
+
+def render_conversation(
+    conversation: Conversation, *, messages: list[Message] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": conversation.id,
+        "status": conversation.status,
+        "channel": conversation.channel,
+        "recipient": conversation.recipient,
+        "agent_role_id": str(conversation.agent_role_id) if conversation.agent_role_id else None,
+        "integration_id": conversation.integration_id,
+        "created_at": _iso(conversation.created_at),
+        "last_activity_at": _iso(conversation.last_activity_at),
+        "closed_at": _iso(conversation.closed_at),
+    }
+    if messages is not None:
+        body["messages"] = [render_message(message) for message in messages]
+    return body
+
+
+def render_send_result(message: Message) -> dict[str, Any]:
+    """The 201 answer of a send: the conversation, with the queued message."""
+    body = render_conversation(message.conversation)
+    body["message"] = render_message(message, with_history=False)
+    body["message"]["status_history"] = [
+        {"status": message.status, "at": _iso(message.created_at)}
+    ]
+    return body
+
+
+# ------------------------------------------------------------------ list filters
+
+
+class ConversationListQuery(ListQuerySerializer):
+    id_prefix = "sess"
+    status = serializers.ChoiceField(choices=ConversationStatus.values, required=False)
+    channel = serializers.ChoiceField(choices=Channel.values, required=False)
+    recipient = serializers.CharField(required=False, max_length=40)
+
+
+class MessageListQuery(ListQuerySerializer):
+    id_prefix = "msg"
+    status = serializers.ChoiceField(choices=Status.values, required=False)
+    channel = serializers.ChoiceField(choices=Channel.values, required=False)
+    direction = serializers.ChoiceField(choices=MessageDirection.values, required=False)
+    recipient = serializers.CharField(required=False, max_length=40)
+    conversation_id = serializers.CharField(required=False, max_length=64)

@@ -1,0 +1,24 @@
+"""Writes on conversations and messages. Views, tasks and callbacks call these, nothing else."""
+
+from conversations.services.conversations import close_conversation, close_idle_conversations
+from conversations.services.delivery import (
+    apply_status_report,
+    deliver_message,
+    dispatch_delivery,
+    redispatch_overdue_messages,
+)
+from conversations.services.messages import MessageContent, receive_message, send_message
+from conversations.services.statuses import change_message_status
+
+__all__ = [
+    "MessageContent",
+    "apply_status_report",
+    "change_message_status",
+    "close_conversation",
+    "close_idle_conversations",
+    "deliver_message",
+    "dispatch_delivery",
+    "receive_message",
+    "redispatch_overdue_messages",
+    "send_message",
+]

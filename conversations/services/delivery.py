@@ -1,0 +1,238 @@
+"""Delivering outbound messages through their integration's provider.
+
+The message row is its own outbox entry: ``next_attempt_at`` says when delivery is due
+and ``dispatched_at`` when a task for it was last enqueued. A task that was lost (broker
+down at enqueue time, a worker killed) is found by `redispatch_overdue_messages`, which
+beat runs every few seconds. Duplicate tasks are harmless: a worker *claims* a message
+with a lease before calling the provider, and a claimed message is skipped by others.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from conversations.models import Message, MessageStatus
+from conversations.services.statuses import change_message_status
+from conversations.status import PENDING_DELIVERY
+from integrations.models import Integration
+from integrations.providers.base import (
+    OutboundMessage,
+    ProviderError,
+    ScheduledReport,
+    SendResult,
+    StatusReport,
+)
+from integrations.providers.registry import UnknownProvider, get_provider
+
+logger = logging.getLogger(__name__)
+
+
+def dispatch_delivery(schema_name: str, message_id: str, *, countdown: float = 0) -> bool:
+    """Enqueue the delivery task; False (logged, not raised) if the broker is unreachable."""
+    from conversations.tasks import deliver_message as deliver_task
+
+    try:
+        deliver_task.apply_async(
+            args=[message_id], countdown=countdown or None, headers={"_schema_name": schema_name}
+        )
+    except Exception:
+        logger.warning(
+            "broker unreachable; the outbox sweep will dispatch the message",
+            extra={"message_id": message_id, "schema": schema_name},
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+def deliver_message(message_id: str) -> Message | None:
+    """Hand one message to its provider, if it is due and nobody else holds it.
+
+    Transient provider errors schedule a retry with exponential backoff and jitter;
+    permanent ones (and exhausting ``ENGIUM_DELIVERY_MAX_ATTEMPTS``) fail the message.
+    Returns the message, or None when there was nothing to do.
+    """
+    claimed = _claim(message_id)
+    if claimed is None:
+        return None
+    message, integration = claimed
+    try:
+        if integration is None or not integration.is_active:
+            raise ProviderError(
+                "integration_unavailable", "The message's integration was removed or disabled."
+            )
+        provider = get_provider(integration.provider)
+        result = provider.send(
+            integration.config,
+            OutboundMessage(
+                message_id=message.id,
+                channel=message.channel,
+                recipient=message.recipient,
+                text=message.text,
+                media_url=message.media_url or None,
+                media_type=message.media_type or None,
+            ),
+            idempotency_key=message.id,
+        )
+    except UnknownProvider:
+        return _fail(message, ProviderError("provider_unknown", "The provider is not installed."))
+    except ProviderError as error:
+        if error.transient and message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
+            return _retry_later(message, error)
+        return _fail(message, error)
+    return _record_sent(message, result)
+
+
+def _claim(message_id: str) -> tuple[Message, Integration | None] | None:
+    now = timezone.now()
+    lease = timedelta(seconds=settings.ENGIUM_DELIVERY_LEASE_SECONDS)
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, status__in=PENDING_DELIVERY, next_attempt_at__lte=now)
+            .first()
+        )
+        if message is None:
+            return None
+        change_message_status(message, MessageStatus.SENDING, at=now)
+        message.attempts += 1
+        message.next_attempt_at = now + lease
+        message.dispatched_at = now + lease
+        message.save(update_fields=["attempts", "next_attempt_at", "dispatched_at"])
+    integration = Integration.objects.filter(pk=message.integration_id).first()
+    return message, integration
+
+
+def _record_sent(message: Message, result: SendResult) -> Message | None:
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().filter(pk=message.pk).first()
+        if locked is None:
+            return None
+        locked.provider_message_id = result.provider_message_id
+        locked.error_code, locked.error_message = "", ""
+        locked.save(update_fields=["provider_message_id", "error_code", "error_message"])
+        if result.status:
+            change_message_status(locked, result.status)
+        if result.scheduled_reports:
+            schema = connection.schema_name
+            reports = result.scheduled_reports
+            transaction.on_commit(lambda: _schedule_reports(schema, reports))
+    return locked
+
+
+def _retry_later(message: Message, error: ProviderError) -> Message | None:
+    delay = error.retry_after or backoff_seconds(message.attempts)
+    due = timezone.now() + timedelta(seconds=delay)
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+            next_attempt_at=due,
+            dispatched_at=due,
+            error_code=error.code[:64],
+            error_message=error.message,
+        )
+        if updated:
+            schema = connection.schema_name
+            transaction.on_commit(lambda: dispatch_delivery(schema, message.pk, countdown=delay))
+    logger.info(
+        "transient provider error; retrying",
+        extra={"message_id": message.pk, "code": error.code, "retry_in": round(delay, 2)},
+    )
+    message.refresh_from_db()
+    return message
+
+
+def _fail(message: Message, error: ProviderError) -> Message | None:
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().filter(pk=message.pk).first()
+        if locked is None:
+            return None
+        change_message_status(
+            locked, MessageStatus.FAILED, error_code=error.code, error_message=error.message
+        )
+    return locked
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with ±20 % jitter: 5 s, 10 s, 20 s, … capped at 10 min."""
+    base = settings.ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS * (2 ** max(attempt - 1, 0))
+    capped = min(base, settings.ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS)
+    return capped * random.uniform(0.8, 1.2)
+
+
+def _schedule_reports(schema_name: str, reports: tuple[ScheduledReport, ...]) -> None:
+    from conversations.tasks import apply_status_report as report_task
+
+    for scheduled in reports:
+        report = scheduled.report
+        try:
+            report_task.apply_async(
+                kwargs={
+                    "status": report.status,
+                    "message_id": report.message_id,
+                    "provider_message_id": report.provider_message_id,
+                },
+                countdown=scheduled.delay_seconds or None,
+                headers={"_schema_name": schema_name},
+            )
+        except Exception:
+            logger.warning("broker unreachable; a simulated status report was lost", exc_info=True)
+
+
+def apply_status_report(report: StatusReport) -> Message | None:
+    """Apply a provider's status report (a callback, or the sandbox's simulation).
+
+    Finds the message by our ID or the provider's; a report that would move the status
+    backwards (a late ``delivered`` after ``read``) changes nothing.
+    """
+    lookup = Q(pk=report.message_id) if report.message_id else Q()
+    if report.provider_message_id:
+        lookup &= Q(provider_message_id=report.provider_message_id)
+    if not lookup:
+        return None
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(lookup).first()
+        if message is None:
+            return None
+        change_message_status(
+            message,
+            report.status,
+            at=report.occurred_at,
+            error_code=report.error_code or "",
+            error_message=report.error_message or "",
+        )
+    return message
+
+
+def redispatch_overdue_messages(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Enqueue delivery for due messages of the current tenant whose task went missing.
+
+    A message is overdue when it was due and its last dispatch is older than
+    ``ENGIUM_REDISPATCH_AFTER_SECONDS``; the new dispatch is recorded first, so each
+    sweep enqueues a message at most once per interval.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(status__in=PENDING_DELIVERY, next_attempt_at__lte=now, dispatched_at__lte=stale)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return 0
+        Message.objects.filter(pk__in=ids).update(dispatched_at=now)
+    schema = connection.schema_name
+    for sent, message_id in enumerate(ids):
+        if not dispatch_delivery(schema, message_id):
+            # Broker still down: the next sweep tries the rest again at once.
+            Message.objects.filter(pk__in=ids[sent:]).update(dispatched_at=stale)
+            return sent
+    return len(ids)

@@ -1,0 +1,48 @@
+"""Celery tasks: thin wrappers over the services of the same name, taking primitive IDs.
+
+Tasks for one tenant run in its schema (the `_schema_name` header); the periodic ones run
+in `public` and visit each active tenant.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django_tenants.utils import tenant_context
+
+from conversations import services
+from integrations.providers.base import StatusReport
+from tenants.models import Tenant
+
+
+@shared_task(name="conversations.deliver_message", acks_late=True)
+def deliver_message(message_id: str) -> None:
+    services.deliver_message(message_id)
+
+
+@shared_task(name="conversations.apply_status_report", acks_late=True)
+def apply_status_report(
+    status: str, message_id: str | None = None, provider_message_id: str | None = None
+) -> None:
+    services.apply_status_report(
+        StatusReport(status=status, message_id=message_id, provider_message_id=provider_message_id)
+    )
+
+
+@shared_task(name="conversations.sweep_undelivered")
+def sweep_undelivered() -> int:
+    """Re-dispatch every tenant's overdue messages (the outbox sweep)."""
+    total = 0
+    # Suspended tenants too: what was accepted is delivered.
+    for tenant in Tenant.objects.exclude(schema_name="public"):
+        with tenant_context(tenant):
+            total += services.redispatch_overdue_messages()
+    return total
+
+
+@shared_task(name="conversations.close_idle_conversations")
+def close_idle_conversations() -> int:
+    total = 0
+    for tenant in Tenant.objects.exclude(schema_name="public"):
+        with tenant_context(tenant):
+            total += services.close_idle_conversations(idle_seconds=tenant.effective_idle_seconds)
+    return total

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from conversations import views
+
+urlpatterns = [
+    path("conversations/send", views.SendMessageView.as_view(), name="conversation-send"),
+    path("conversations", views.ConversationListView.as_view(), name="conversation-list"),
+    path(
+        "conversations/<str:conversation_id>",
+        views.ConversationDetailView.as_view(),
+        name="conversation-detail",
+    ),
+    path(
+        "conversations/<str:conversation_id>/close",
+        views.CloseConversationView.as_view(),
+        name="conversation-close",
+    ),
+    path("messages", views.MessageListView.as_view(), name="message-list"),
+    path("messages/<str:message_id>", views.MessageDetailView.as_view(), name="message-detail"),
+]

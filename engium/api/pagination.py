@@ -1,0 +1,56 @@
+"""Cursor pagination over time-ordered IDs, newest first.
+
+``?limit=`` (1–100, default 20) and ``?cursor=`` (the ``next_cursor`` of the previous page).
+Answers ``{"data": [...], "has_more": bool, "next_cursor": str | null}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+
+from engium.ids import is_valid_id
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+class ListQuerySerializer(serializers.Serializer):
+    """Query parameters every list endpoint accepts; resources add their filters."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+    cursor = serializers.CharField(required=False, max_length=64)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+    #: ID prefix of the listed resource, for cursor validation
+    id_prefix = ""
+
+    def validate_cursor(self, value: str) -> str:
+        if not is_valid_id(value, self.id_prefix):
+            raise serializers.ValidationError("Not a cursor from this list.")
+        return value
+
+
+def paginate(
+    queryset: QuerySet[Any], query: dict[str, Any], render: Callable[[list[Any]], list[Any]]
+) -> dict[str, Any]:
+    """One page of ``queryset`` (ordered by descending ID) as the list answer."""
+    if query.get("created_after"):
+        queryset = queryset.filter(created_at__gte=query["created_after"])
+    if query.get("created_before"):
+        queryset = queryset.filter(created_at__lt=query["created_before"])
+    if query.get("cursor"):
+        queryset = queryset.filter(pk__lt=query["cursor"])
+    limit = query["limit"]
+    rows = list(queryset.order_by("-pk")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "data": render(rows),
+        "has_more": has_more,
+        "next_cursor": rows[-1].pk if has_more and rows else None,
+    }

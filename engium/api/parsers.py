@@ -1,0 +1,38 @@
+"""Request body parsing that cannot be pushed into a 500."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework.parsers import BaseParser
+
+from engium.api.errors import MalformedJSON, PayloadTooLarge
+
+
+class StrictJSONParser(BaseParser):
+    """JSON only, at most ``ENGIUM_MAX_BODY_BYTES``, UTF-8, no NaN/Infinity, no deep nesting."""
+
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        limit = settings.ENGIUM_MAX_BODY_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge()
+        if not raw.strip():
+            raise MalformedJSON("The request body is empty; send a JSON object.")
+        try:
+            text = raw.decode("utf-8")
+            return json.loads(text, parse_constant=_reject_constant)
+        except UnicodeDecodeError as exc:
+            raise MalformedJSON("The request body is not valid UTF-8.") from exc
+        except RecursionError as exc:
+            raise MalformedJSON("The request body is nested too deeply.") from exc
+        except ValueError as exc:
+            raise MalformedJSON(f"The request body is not valid JSON: {exc}.") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")

@@ -1,0 +1,43 @@
+"""The base view of every API endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.serializers import Serializer
+from rest_framework.views import APIView
+
+from engium.api.errors import UnsupportedMediaType
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class EngiumAPIView(APIView):
+    """JSON in, JSON out; a body in any other content type is a 415, never silently ignored."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if request.method in _BODY_METHODS and _has_body(request):
+            media_type = (request.content_type or "").split(";")[0].strip().lower()
+            if media_type not in {parser.media_type for parser in self.get_parsers()}:
+                raise UnsupportedMediaType()
+
+    def parse_query(self, serializer_class: type[Serializer]) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def parse_body(self, serializer_class: type[Serializer], **kwargs: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+def _has_body(request: Request) -> bool:
+    meta = request._request.META
+    try:
+        length = int(meta.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return length > 0 or "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()

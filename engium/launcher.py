@@ -1,0 +1,160 @@
+"""`make run` and `make test`: the two commands a new user needs.
+
+``python -m engium.launcher run``  services (embedded where none are configured),
+migrations, a demo tenant, then web (gunicorn), worker and beat until Ctrl-C.
+``python -m engium.launcher test [pytest args]``  services (configured, local or
+embedded), then pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from engium.embedded import BASE_DIR, STATE_DIR, Services, ensure_services, stop_embedded
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def _env(services: Services, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(services.environ())
+    env.setdefault("DJANGO_SETTINGS_MODULE", "engium.settings")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BASE_DIR), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def _manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        env=env,
+        cwd=BASE_DIR,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return result.stdout
+
+
+def _wait_for(url: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 (our own localhost)
+                if answer.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def run() -> int:
+    STATE_DIR.mkdir(exist_ok=True)
+    services = ensure_services(local_first=False)
+    port = os.environ.get("ENGIUM_PORT", "8000")
+    env = _env(services, ENGIUM_PUBLIC_URL=os.environ.get("ENGIUM_PUBLIC_URL", f"http://localhost:{port}"))
+    print("Migrating the database…", flush=True)
+    _manage(env, "migrate_schemas", "--shared", "-v", "0")
+    _manage(env, "migrate_schemas", "-v", "0")
+    demo = json.loads(_manage(env, "seed_demo", "--json"))
+
+    processes = [
+        subprocess.Popen(
+            [str(VENV_BIN / "gunicorn"), "engium.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-"],
+            env=env, cwd=BASE_DIR,
+        ),
+        subprocess.Popen(
+            [str(VENV_BIN / "celery"), "-A", "engium", "worker", "--loglevel", "INFO",
+             "-Q", "delivery,webhooks,agents,default", "--concurrency", "2"],
+            env=env, cwd=BASE_DIR,
+        ),
+        subprocess.Popen(
+            [str(VENV_BIN / "celery"), "-A", "engium", "beat", "--loglevel", "INFO",
+             "--schedule", str(STATE_DIR / "celerybeat-schedule")],
+            env=env, cwd=BASE_DIR,
+        ),
+    ]
+
+    def shutdown(*_: object) -> None:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        stop_embedded(services)
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+
+    if not _wait_for(f"http://127.0.0.1:{port}/healthz", 30):
+        print("The web server did not start; see the log above.", file=sys.stderr)
+        shutdown()
+    body = json.dumps(
+        {
+            "recipient": "+15550102999",
+            "channel": "whatsapp",
+            "message": {"text": "Hello from Engium! How can we help you today?"},
+        }
+    )
+    print(
+        f"""
+Engium is running on http://localhost:{port}  (API docs: http://localhost:{port}/api/docs/)
+Demo tenant: {demo["tenant_id"]}   API key: {demo["api_key"]}
+
+Send your first message:
+
+curl -X POST http://localhost:{port}/api/v1/conversations/send \\
+  -H "Authorization: Bearer {demo["api_key"]}" \\
+  -H "X-Tenant-ID: {demo["tenant_id"]}" \\
+  -H "Content-Type: application/json" \\
+  -d '{body}'
+
+Press Ctrl-C to stop.
+""",
+        flush=True,
+    )
+    while True:
+        for process in processes:
+            if process.poll() is not None:
+                print(f"A process exited ({process.args[0]}); stopping.", file=sys.stderr)
+                shutdown()
+        time.sleep(1)
+
+
+def test(args: list[str]) -> int:
+    services = ensure_services(local_first=True)
+    redis_url = services.redis_url
+    if not services.embedded_redis and redis_url == "redis://127.0.0.1:6379/0":
+        redis_url = "redis://127.0.0.1:6379/15"  # keep tests off a developer's db 0
+    env = _env(services, REDIS_URL=redis_url, ENGIUM_ENV="test")
+    where = []
+    where.append("embedded PostgreSQL" if services.embedded_postgres else "PostgreSQL " + services.database_url)
+    where.append("embedded Redis" if services.embedded_redis else "Redis " + redis_url)
+    print("Testing against " + " and ".join(where), flush=True)
+    return subprocess.call([sys.executable, "-m", "pytest", *args], env=env, cwd=BASE_DIR)
+
+
+def main() -> int:
+    command, *rest = sys.argv[1:] or ["run"]
+    if command == "run":
+        return run()
+    if command == "test":
+        return test(rest)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Engium settings, all read from the environment (12-factor) through django-environ.
+
+Every setting has a default that works for the embedded run (`make run`); with
+``ENGIUM_ENV=production`` the secrets must be given or start-up fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+STATE_DIR = BASE_DIR / ".engium"
+
+env = environ.Env()
+# `.env` at the repository root wins over the file the embedded launcher writes.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+environ.Env.read_env(STATE_DIR / "services.env", overwrite=False)
+
+# ------------------------------------------------------------------------------
+# Core
+# ------------------------------------------------------------------------------
+ENGIUM_ENV = env.str("ENGIUM_ENV", default="development")
+PRODUCTION = ENGIUM_ENV == "production"
+DEBUG = env.bool("DEBUG", default=False)
+
+_DEV_SECRET_KEY = "engium-development-secret-key-not-for-production"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else _DEV_SECRET_KEY)
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when ENGIUM_ENV=production")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if not PRODUCTION else [])
+ENGIUM_PUBLIC_URL = env.str("ENGIUM_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[ENGIUM_PUBLIC_URL])
+
+# ------------------------------------------------------------------------------
+# Apps: public schema (SHARED_APPS) and one schema per tenant (TENANT_APPS)
+# ------------------------------------------------------------------------------
+SHARED_APPS = [
+    # Ours first, so that its `create_tenant` command is the one manage.py runs.
+    "tenants",
+    "django_tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "agents",
+    "integrations",
+    "conversations",
+    "webhooks",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+# One `SET search_path` per connection and tenant switch instead of one per cursor.
+TENANT_LIMIT_SET_CALLS = True
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+
+MIDDLEWARE = [
+    "engium.middleware.RequestIDMiddleware",
+    "engium.middleware.ApiGuardMiddleware",
+    "tenants.middleware.TenantHeaderMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "engium.urls"
+WSGI_APPLICATION = "engium.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ------------------------------------------------------------------------------
+# Database, cache, broker
+# ------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/engium"
+    ),
+}
+DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("ENGIUM_CACHE_PREFIX", default="engium"),
+        "TIMEOUT": 300,
+    }
+}
+
+
+def _broker_url_for(redis_url: str) -> str:
+    # Celery names the unix-socket transport `redis+socket://`; redis-py names it `unix://`.
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_broker_url_for(REDIS_URL))
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "conversations.deliver_message": {"queue": "delivery"},
+    "integrations.report_sandbox_status": {"queue": "delivery"},
+    "webhooks.*": {"queue": "webhooks"},
+    "agents.*": {"queue": "agents"},
+}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish must fail fast when the broker is down: the outbox sweep re-sends later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-outbox": {
+        "task": "conversations.sweep_undelivered",
+        "schedule": env.float("ENGIUM_OUTBOX_SWEEP_SECONDS", default=5.0),
+    },
+    "close-idle-conversations": {
+        "task": "conversations.close_idle_conversations",
+        "schedule": 60.0,
+    },
+}
+
+# ------------------------------------------------------------------------------
+# Security
+# ------------------------------------------------------------------------------
+def _dev_encryption_key() -> str:
+    digest = hashlib.sha256(("engium-encryption:" + SECRET_KEY).encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+# Comma-separated Fernet keys; the first encrypts, all decrypt (key rotation).
+ENGIUM_ENCRYPTION_KEYS = env.list(
+    "ENGIUM_ENCRYPTION_KEY", default=[] if PRODUCTION else [_dev_encryption_key()]
+)
+if not ENGIUM_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("ENGIUM_ENCRYPTION_KEY must be set when ENGIUM_ENV=production")
+
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# ------------------------------------------------------------------------------
+# API
+# ------------------------------------------------------------------------------
+ENGIUM_MAX_BODY_BYTES = 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = ENGIUM_MAX_BODY_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["engium.api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "engium.api.errors.handle_exception",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Engium API",
+    "DESCRIPTION": "WhatsApp, SMS and Voice conversations behind one REST API.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKey": {"type": "http", "scheme": "bearer"},
+            "TenantId": {"type": "apiKey", "in": "header", "name": "X-Tenant-ID"},
+        }
+    },
+    "SECURITY": [{"ApiKey": [], "TenantId": []}],
+}
+
+# ------------------------------------------------------------------------------
+# Product behaviour
+# ------------------------------------------------------------------------------
+# Outbound messages per minute by plan; a tenant's own `rate_limit` overrides it.
+ENGIUM_PLAN_RATE_LIMITS = {"free": 100, "starter": 500, "pro": 2000}
+ENGIUM_CONVERSATION_IDLE_SECONDS = env.int("ENGIUM_CONVERSATION_IDLE_SECONDS", default=24 * 3600)
+# A queued message whose task has not claimed it this long after it was due is re-dispatched.
+ENGIUM_REDISPATCH_AFTER_SECONDS = env.float("ENGIUM_REDISPATCH_AFTER_SECONDS", default=30.0)
+# How long a worker owns a message it is sending before another may take it over.
+ENGIUM_DELIVERY_LEASE_SECONDS = env.float("ENGIUM_DELIVERY_LEASE_SECONDS", default=120.0)
+ENGIUM_DELIVERY_MAX_ATTEMPTS = env.int("ENGIUM_DELIVERY_MAX_ATTEMPTS", default=8)
+ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS = env.float("ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS", default=5.0)
+ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS = env.float("ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS", default=600.0)
+ENGIUM_PROVIDER_TIMEOUT_SECONDS = env.float("ENGIUM_PROVIDER_TIMEOUT_SECONDS", default=15.0)
+ENGIUM_PROVIDERS = {
+    "sandbox": "integrations.providers.sandbox.SandboxProvider",
+}
+ENGIUM_AUTH_CACHE_SECONDS = env.int("ENGIUM_AUTH_CACHE_SECONDS", default=300)
+
+# ------------------------------------------------------------------------------
+# Static files, i18n
+# ------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = env.str("STATIC_ROOT", default=str(STATE_DIR / "staticfiles"))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# ------------------------------------------------------------------------------
+# Logging: one JSON object per line, each with the request ID
+# ------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "engium.logging.RequestIDFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.server": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,1 @@
+"""Provider adapters, one module each, looked up by slug in `registry`."""

@@ -1,0 +1,143 @@
+"""The provider contract: what every adapter (sandbox, Twilio, WhatsApp Cloud, …) implements.
+
+An adapter is stateless; everything it needs comes in its arguments. It never touches
+Engium's models: it turns an outbound message into a provider call, and a provider's
+callback into `StatusReport`s and `InboundMessage`s that `conversations.services` applies.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    message_id: str
+    channel: str
+    recipient: str
+    text: str
+    media_url: str | None = None
+    media_type: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """A provider's word on a message: its new status, identified by either ID."""
+
+    status: str
+    provider_message_id: str | None = None
+    message_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message a recipient wrote to the tenant."""
+
+    sender: str
+    text: str
+    provider_message_id: str | None = None
+    media_url: str | None = None
+    media_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduledReport:
+    """A report the provider will deliver later (used by the sandbox to simulate a network)."""
+
+    delay_seconds: float
+    report: StatusReport
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the provider said when it took the message.
+
+    ``status`` is the status it confirmed at once (``sent`` when it accepted the message),
+    or None when confirmation comes later by callback.
+    """
+
+    provider_message_id: str
+    status: str | None = "sent"
+    scheduled_reports: tuple[ScheduledReport, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallbackBatch:
+    statuses: list[StatusReport] = field(default_factory=list)
+    inbound: list[InboundMessage] = field(default_factory=list)
+
+
+class ProviderError(Exception):
+    """A provider refused or failed a call. ``transient`` errors are retried with backoff."""
+
+    transient: ClassVar[bool] = False
+
+    def __init__(self, code: str, message: str, *, retry_after: float | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+        super().__init__(f"{code}: {message}")
+
+
+class TransientProviderError(ProviderError):
+    """Timeouts, 5xx, 429: worth trying again later."""
+
+    transient = True
+
+
+class PermanentProviderError(ProviderError):
+    """4xx and other refusals: retrying cannot help; the message fails with this code."""
+
+
+class ConfigError(ValueError):
+    """An integration config the provider cannot work with; ``field`` names the bad key."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class Provider(abc.ABC):
+    slug: ClassVar[str]
+    channels: ClassVar[frozenset[str]]
+    #: config keys that are never shown back (credentials)
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @abc.abstractmethod
+    def validate_config(self, channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the normalised config or raise `ConfigError`."""
+
+    @abc.abstractmethod
+    def send(
+        self, config: Mapping[str, Any], message: OutboundMessage, *, idempotency_key: str
+    ) -> SendResult:
+        """Hand the message to the provider.
+
+        ``idempotency_key`` is stable across retries of one message; adapters pass it to
+        providers that deduplicate on it. Raises `ProviderError`.
+        """
+
+    @abc.abstractmethod
+    def callback_urls(self, *, base_url: str, integration_id: str) -> dict[str, str]:
+        """The URLs to paste into the provider's console, by purpose."""
+
+    @abc.abstractmethod
+    def verify_signature(
+        self, config: Mapping[str, Any], *, url: str, headers: Mapping[str, str], body: bytes
+    ) -> bool:
+        """Whether a callback really comes from the provider."""
+
+    @abc.abstractmethod
+    def parse_callback(self, config: Mapping[str, Any], payload: Mapping[str, Any]) -> CallbackBatch:
+        """Turn a verified callback's payload into status reports and inbound messages."""
+
+    def public_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The config as shown in API answers: secrets left out."""
+        return {key: value for key, value in config.items() if key not in self.secret_fields}

@@ -1,0 +1,111 @@
+"""The built-in sandbox provider: no network, a simulated carrier on a timetable.
+
+* every channel; ``sent`` → ``delivered`` → ``read`` (read only on WhatsApp), each after
+  the seconds of the config's ``timetable`` (default 0, 1 and 2 s after the send);
+* recipients ending in ``0001`` are refused (the message fails), ``0002`` are delivered
+  but never read;
+* inbound messages are simulated by ``POST /api/v1/integrations/{id}/sandbox/inbound``
+  with ``{"from", "text"}``, parsed by `parse_callback` like any provider's callback.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from integrations.providers.base import (
+    CallbackBatch,
+    ConfigError,
+    InboundMessage,
+    OutboundMessage,
+    PermanentProviderError,
+    Provider,
+    ScheduledReport,
+    SendResult,
+    StatusReport,
+)
+
+DEFAULT_TIMETABLE = {"sent": 0.0, "delivered": 1.0, "read": 2.0}
+MAX_DELAY_SECONDS = 3600.0
+FAILING_SUFFIX = "0001"
+NEVER_READ_SUFFIX = "0002"
+
+
+class SandboxProvider(Provider):
+    slug = "sandbox"
+    channels = frozenset({"whatsapp", "sms", "voice"})
+
+    def validate_config(self, channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(config) - {"timetable"}
+        if unknown:
+            raise ConfigError(f"Unknown sandbox config key: {sorted(unknown)[0]}.", field="config")
+        timetable = config.get("timetable", {})
+        if not isinstance(timetable, Mapping):
+            raise ConfigError("timetable must be an object.", field="config.timetable")
+        clean: dict[str, float] = {}
+        for step, value in timetable.items():
+            if step not in DEFAULT_TIMETABLE:
+                raise ConfigError(
+                    f"timetable keys are sent, delivered and read; not {step}.",
+                    field=f"config.timetable.{step}",
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError("timetable values are seconds.", field=f"config.timetable.{step}")
+            if not 0 <= value <= MAX_DELAY_SECONDS:
+                raise ConfigError(
+                    f"timetable values are between 0 and {MAX_DELAY_SECONDS:g} seconds.",
+                    field=f"config.timetable.{step}",
+                )
+            clean[step] = float(value)
+        return {"timetable": clean} if clean else {}
+
+    def timetable(self, config: Mapping[str, Any]) -> dict[str, float]:
+        return {**DEFAULT_TIMETABLE, **config.get("timetable", {})}
+
+    def send(
+        self, config: Mapping[str, Any], message: OutboundMessage, *, idempotency_key: str
+    ) -> SendResult:
+        if message.recipient.endswith(FAILING_SUFFIX):
+            raise PermanentProviderError(
+                "sandbox_unreachable",
+                f"The sandbox refuses recipients ending in {FAILING_SUFFIX}.",
+            )
+        provider_id = f"sbx_{secrets.token_hex(12)}"
+        timetable = self.timetable(config)
+        steps = ["sent", "delivered"]
+        if message.channel == "whatsapp" and not message.recipient.endswith(NEVER_READ_SUFFIX):
+            steps.append("read")
+        # `sent` at once is confirmed in the answer; later steps arrive as reports.
+        confirmed = "sent" if timetable["sent"] == 0 else None
+        reports = tuple(
+            ScheduledReport(
+                delay_seconds=max(timetable[step], timetable["sent"]),
+                report=StatusReport(
+                    status=step, provider_message_id=provider_id, message_id=message.message_id
+                ),
+            )
+            for step in steps
+            if not (step == "sent" and confirmed)
+        )
+        return SendResult(provider_message_id=provider_id, status=confirmed, scheduled_reports=reports)
+
+    def callback_urls(self, *, base_url: str, integration_id: str) -> dict[str, str]:
+        return {"inbound_simulator": f"{base_url}/api/v1/integrations/{integration_id}/sandbox/inbound"}
+
+    def verify_signature(
+        self, config: Mapping[str, Any], *, url: str, headers: Mapping[str, str], body: bytes
+    ) -> bool:
+        # Sandbox callbacks come through the authenticated API, never from outside.
+        return True
+
+    def parse_callback(self, config: Mapping[str, Any], payload: Mapping[str, Any]) -> CallbackBatch:
+        return CallbackBatch(
+            inbound=[
+                InboundMessage(
+                    sender=str(payload["from"]),
+                    text=str(payload.get("text", "")),
+                    provider_message_id=f"sbx_in_{secrets.token_hex(12)}",
+                )
+            ]
+        )

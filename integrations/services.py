@@ -1,0 +1,127 @@
+"""Connecting, changing and removing channel integrations (the current tenant)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from engium.api.errors import NotFound, ValidationFailed
+from integrations.models import Integration, IntegrationStatus
+from integrations.providers.base import ConfigError, Provider
+from integrations.providers.registry import UnknownProvider, get_provider, provider_slugs
+
+
+def _provider_for(slug: str, channel: str) -> Provider:
+    try:
+        provider = get_provider(slug)
+    except UnknownProvider as exc:
+        raise ValidationFailed(
+            f"Unknown provider {slug!r}; one of {', '.join(provider_slugs())}.", field="provider"
+        ) from exc
+    if channel not in provider.channels:
+        raise ValidationFailed(
+            f"The {slug} provider does not serve the {channel} channel.", field="channel"
+        )
+    return provider
+
+
+def _validated_config(provider: Provider, channel: str, config: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return provider.validate_config(channel, config)
+    except ConfigError as exc:
+        raise ValidationFailed(str(exc), field=exc.field or "config") from exc
+
+
+def connect_integration(
+    *,
+    channel: str,
+    provider: str,
+    config: dict[str, Any],
+    name: str = "",
+    is_default: bool | None = None,
+) -> Integration:
+    """Connect a channel to a provider. The channel's first integration becomes its default."""
+    adapter = _provider_for(provider, channel)
+    clean = _validated_config(adapter, channel, config)
+    with transaction.atomic():
+        has_default = (
+            Integration.objects.select_for_update().filter(channel=channel, is_default=True).exists()
+        )
+        make_default = bool(is_default) or not has_default
+        if make_default:
+            Integration.objects.filter(channel=channel, is_default=True).update(is_default=False)
+        integration = Integration.objects.create(
+            channel=channel, provider=provider, config=clean, name=name, is_default=make_default
+        )
+    return integration
+
+
+def update_integration(
+    integration_id: str,
+    *,
+    name: str | None = None,
+    config: dict[str, Any] | None = None,
+    status: str | None = None,
+    is_default: bool | None = None,
+) -> Integration:
+    """Change an integration. A config update keeps secrets that it leaves out."""
+    with transaction.atomic():
+        integration = _locked(integration_id)
+        adapter = _provider_for(integration.provider, integration.channel)
+        if name is not None:
+            integration.name = name
+        if config is not None:
+            kept = {k: v for k, v in integration.config.items() if k in adapter.secret_fields}
+            integration.config = _validated_config(adapter, integration.channel, {**kept, **config})
+        if status is not None:
+            integration.status = status
+        if is_default:
+            Integration.objects.filter(channel=integration.channel, is_default=True).exclude(
+                pk=integration.pk
+            ).update(is_default=False)
+            integration.is_default = True
+        elif is_default is False:
+            integration.is_default = False
+        integration.save()
+        if not integration.is_default or integration.status != IntegrationStatus.ACTIVE:
+            _ensure_default(integration.channel)
+    integration.refresh_from_db()
+    return integration
+
+
+def remove_integration(integration_id: str) -> None:
+    """Delete an integration; another active one of its channel becomes the default.
+
+    Its messages keep their history; queued ones fail with ``integration_unavailable``.
+    """
+    with transaction.atomic():
+        integration = _locked(integration_id)
+        channel = integration.channel
+        integration.delete()
+        _ensure_default(channel)
+
+
+def _locked(integration_id: str) -> Integration:
+    integration = Integration.objects.select_for_update().filter(pk=integration_id).first()
+    if integration is None:
+        raise NotFound("No integration with this ID exists.")
+    return integration
+
+
+def _ensure_default(channel: str) -> None:
+    """Make the oldest active integration of ``channel`` its default if it has no active one."""
+    if Integration.objects.filter(
+        channel=channel, is_default=True, status=IntegrationStatus.ACTIVE
+    ).exists():
+        return
+    successor = (
+        Integration.objects.filter(channel=channel, status=IntegrationStatus.ACTIVE)
+        .order_by("pk")
+        .first()
+    )
+    if successor is None:
+        return
+    Integration.objects.filter(channel=channel, is_default=True).update(is_default=False)
+    successor.is_default = True
+    successor.save(update_fields=["is_default", "updated_at"])

@@ -1,0 +1,39 @@
+"""Routes API requests to their tenant's schema by the `X-Tenant-ID` header.
+
+django-tenants' own middleware routes by host name and turns unknown hosts into 404 or
+500; ours authenticates first and answers every failure with the JSON error shape.
+Everything outside the authenticated API (admin, console, health, docs) runs in `public`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+
+from engium.api.errors import EngiumError, error_response
+from tenants.authentication import authenticate_api_request
+
+API_PREFIX = "/api/v1/"
+PUBLIC_API_PATHS = ("/api/v1/schema/",)
+
+
+class TenantHeaderMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        connection.set_schema_to_public()
+        if not request.path.startswith(API_PREFIX) or request.path.startswith(PUBLIC_API_PATHS):
+            return self.get_response(request)
+        try:
+            principal = authenticate_api_request(
+                request.headers.get("X-Tenant-ID"), request.headers.get("Authorization")
+            )
+        except EngiumError as error:
+            return error_response(error)
+        request.tenant = principal.tenant  # type: ignore[attr-defined]
+        request.api_principal = principal  # type: ignore[attr-defined]
+        connection.set_tenant(principal.tenant)
+        return self.get_response(request)

@@ -1,0 +1,96 @@
+"""Writes on tenants, keys and members. Everything here runs in the public schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from engium.ids import new_id
+from tenants import keys
+from tenants.models import ApiKey, Membership, Plan, Role, Tenant
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A freshly created key: ``raw_key`` exists only here and is never stored."""
+
+    api_key: ApiKey
+    raw_key: str
+
+
+def create_tenant(
+    *,
+    name: str,
+    plan: str = Plan.FREE,
+    rate_limit: int | None = None,
+    default_language: str = "en",
+    owner_email: str | None = None,
+    owner_password: str | None = None,
+) -> tuple[Tenant, IssuedKey]:
+    """Create a tenant, its schema (migrated), a first API key and optionally its owner.
+
+    The schema is created by django-tenants inside `Tenant.save()`; the whole call is one
+    transaction, so a failure leaves neither rows nor schema behind.
+    """
+    connection.set_schema_to_public()
+    public_id = new_id("ten")
+    with transaction.atomic():
+        tenant = Tenant(
+            public_id=public_id,
+            schema_name="t_" + public_id.removeprefix("ten_"),
+            name=name,
+            plan=plan,
+            rate_limit=rate_limit,
+            default_language=default_language,
+        )
+        tenant.save(verbosity=0)
+        issued = create_api_key(tenant, name="Default key")
+        if owner_email:
+            add_member(tenant, email=owner_email, password=owner_password, role=Role.OWNER)
+    connection.set_schema_to_public()
+    return tenant, issued
+
+
+def create_api_key(tenant: Tenant, *, name: str) -> IssuedKey:
+    raw_key = keys.generate_key()
+    api_key = ApiKey.objects.create(
+        tenant=tenant,
+        name=name,
+        prefix=keys.visible_prefix(raw_key),
+        key_hash=keys.hash_key(raw_key),
+    )
+    return IssuedKey(api_key=api_key, raw_key=raw_key)
+
+
+def revoke_api_key(api_key: ApiKey) -> ApiKey:
+    """Revoke a key; it fails authentication from the next request on (the cache is cleared)."""
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def add_member(tenant: Tenant, *, email: str, password: str | None, role: str) -> Membership:
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(
+        username=email.lower(), defaults={"email": email.lower()}
+    )
+    if created or password:
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+    membership, _ = Membership.objects.update_or_create(
+        user=user, tenant=tenant, defaults={"role": role}
+    )
+    return membership
+
+
+def set_tenant_active(tenant: Tenant, *, active: bool) -> Tenant:
+    tenant.is_active = active
+    tenant.save(update_fields=["is_active", "updated_at"])
+    return tenant
