@@ -93,7 +93,9 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=new_message_id, editable=False)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
     direction = models.CharField(max_length=16, choices=MessageDirection.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     recipient = models.CharField(max_length=20, help_text="The customer's number, E.164")
@@ -105,7 +107,7 @@ class Message(models.Model):
     media_url = models.URLField(max_length=2048, blank=True)
     media_type = models.CharField(max_length=16, blank=True)
     template = models.JSONField(null=True, blank=True)
-    provider_message_id = models.CharField(max_length=128, null=True, blank=True)
+    provider_message_id = models.CharField(max_length=128, blank=True, default="")
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)

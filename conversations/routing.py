@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db import connection
 
 from agents.models import AgentRole
+from engium.tenancy import current_schema
 from integrations.models import Integration, IntegrationStatus
 
 CACHE_SECONDS = 300
@@ -29,13 +29,13 @@ def _cache_key(schema_name: str) -> str:
 
 def get_routing() -> Routing:
     """The current tenant's routing (the connection's schema)."""
-    key = _cache_key(connection.schema_name)
+    key = _cache_key(current_schema())
     routing: Routing | None = cache.get(key)
     if routing is None:
         integrations = dict(
-            Integration.objects.filter(is_default=True, status=IntegrationStatus.ACTIVE).values_list(
-                "channel", "id"
-            )
+            Integration.objects.filter(
+                is_default=True, status=IntegrationStatus.ACTIVE
+            ).values_list("channel", "id")
         )
         role_id = AgentRole.objects.filter(is_default=True).values_list("id", flat=True).first()
         routing = Routing(
@@ -46,4 +46,4 @@ def get_routing() -> Routing:
 
 
 def forget_routing(schema_name: str | None = None) -> None:
-    cache.delete(_cache_key(schema_name or connection.schema_name))
+    cache.delete(_cache_key(schema_name or current_schema()))

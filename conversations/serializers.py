@@ -153,9 +153,7 @@ def render_send_result(message: Message) -> dict[str, Any]:
     """The 201 answer of a send: the conversation, with the queued message."""
     body = render_conversation(message.conversation)
     body["message"] = render_message(message, with_history=False)
-    body["message"]["status_history"] = [
-        {"status": message.status, "at": _iso(message.created_at)}
-    ]
+    body["message"]["status_history"] = [{"status": message.status, "at": _iso(message.created_at)}]
     return body
 
 

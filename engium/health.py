@@ -60,8 +60,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """Database and broker reachable: ready to take traffic."""
     checks = {"database": _check_database(), "broker": _check_broker()}
     ready = all(check["ok"] for check in checks.values())
-    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
 
 
 def status_page(request: HttpRequest) -> HttpResponse:
@@ -73,7 +75,11 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "workers": _check_workers(),
     }
     overall = "operational" if all(c["ok"] for c in checks.values()) else "degraded"
-    body = {"status": overall, "components": checks, "version": settings.SPECTACULAR_SETTINGS["VERSION"]}
+    body = {
+        "status": overall,
+        "components": checks,
+        "version": settings.SPECTACULAR_SETTINGS["VERSION"],
+    }
     wants_json = request.GET.get("format") == "json" or "application/json" in request.headers.get(
         "Accept", ""
     )

@@ -59,7 +59,9 @@ def run() -> int:
     STATE_DIR.mkdir(exist_ok=True)
     services = ensure_services(local_first=False)
     port = os.environ.get("ENGIUM_PORT", "8000")
-    env = _env(services, ENGIUM_PUBLIC_URL=os.environ.get("ENGIUM_PUBLIC_URL", f"http://localhost:{port}"))
+    env = _env(
+        services, ENGIUM_PUBLIC_URL=os.environ.get("ENGIUM_PUBLIC_URL", f"http://localhost:{port}")
+    )
     print("Migrating the database…", flush=True)
     _manage(env, "migrate_schemas", "--shared", "-v", "0")
     _manage(env, "migrate_schemas", "-v", "0")
@@ -67,19 +69,48 @@ def run() -> int:
 
     processes = [
         subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "engium.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-"],
-            env=env, cwd=BASE_DIR,
+            [
+                str(VENV_BIN / "gunicorn"),
+                "engium.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                os.environ.get("WEB_CONCURRENCY", "2"),
+                "--access-logfile",
+                "-",
+            ],
+            env=env,
+            cwd=BASE_DIR,
         ),
         subprocess.Popen(
-            [str(VENV_BIN / "celery"), "-A", "engium", "worker", "--loglevel", "INFO",
-             "-Q", "delivery,webhooks,agents,default", "--concurrency", "2"],
-            env=env, cwd=BASE_DIR,
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "engium",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "-Q",
+                "delivery,webhooks,agents,default",
+                "--concurrency",
+                "2",
+            ],
+            env=env,
+            cwd=BASE_DIR,
         ),
         subprocess.Popen(
-            [str(VENV_BIN / "celery"), "-A", "engium", "beat", "--loglevel", "INFO",
-             "--schedule", str(STATE_DIR / "celerybeat-schedule")],
-            env=env, cwd=BASE_DIR,
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "engium",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(STATE_DIR / "celerybeat-schedule"),
+            ],
+            env=env,
+            cwd=BASE_DIR,
         ),
     ]
 
@@ -128,7 +159,7 @@ Press Ctrl-C to stop.
     while True:
         for process in processes:
             if process.poll() is not None:
-                print(f"A process exited ({process.args[0]}); stopping.", file=sys.stderr)
+                print(f"A process exited ({process.args!s}); stopping.", file=sys.stderr)
                 shutdown()
         time.sleep(1)
 
@@ -140,7 +171,11 @@ def test(args: list[str]) -> int:
         redis_url = "redis://127.0.0.1:6379/15"  # keep tests off a developer's db 0
     env = _env(services, REDIS_URL=redis_url, ENGIUM_ENV="test")
     where = []
-    where.append("embedded PostgreSQL" if services.embedded_postgres else "PostgreSQL " + services.database_url)
+    where.append(
+        "embedded PostgreSQL"
+        if services.embedded_postgres
+        else "PostgreSQL " + services.database_url
+    )
     where.append("embedded Redis" if services.embedded_redis else "Redis " + redis_url)
     print("Testing against " + " and ".join(where), flush=True)
     return subprocess.call([sys.executable, "-m", "pytest", *args], env=env, cwd=BASE_DIR)

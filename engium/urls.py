@@ -1,12 +1,12 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from engium import health
 from engium.api.errors import InternalError, NotFound, error_response
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("conversations.urls")),
     path("", include("integrations.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -31,7 +31,9 @@ class Integration(models.Model):
     channel (constraint ``one_default_integration_per_channel``).
     """
 
-    id = models.CharField(primary_key=True, max_length=40, default=new_integration_id, editable=False)
+    id = models.CharField(
+        primary_key=True, max_length=40, default=new_integration_id, editable=False
+    )
     channel = models.CharField(max_length=16, choices=Channel.choices)
     provider = models.CharField(max_length=32)
     name = models.CharField(max_length=200, blank=True)

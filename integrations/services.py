@@ -46,7 +46,9 @@ def connect_integration(
     clean = _validated_config(adapter, channel, config)
     with transaction.atomic():
         has_default = (
-            Integration.objects.select_for_update().filter(channel=channel, is_default=True).exists()
+            Integration.objects.select_for_update()
+            .filter(channel=channel, is_default=True)
+            .exists()
         )
         make_default = bool(is_default) or not has_default
         if make_default:

@@ -61,20 +61,23 @@ def authenticate_api_request(tenant_header: str | None, authorization: str | Non
     key_hash = keys.hash_key(raw_key)
     tenant_key, key_key = tenant_cache_key(public_id), api_key_cache_key(key_hash)
     cached = cache.get_many([tenant_key, key_key])
-    tenant = cached.get(tenant_key)
+    tenant_entry = cached.get(tenant_key)
     key_entry = cached.get(key_key)
-    if tenant is None:
-        tenant = Tenant.objects.filter(public_id=public_id).first() or _MISSING
-        cache.set(tenant_key, tenant, settings.ENGIUM_AUTH_CACHE_SECONDS)
+    if tenant_entry is None:
+        tenant_entry = Tenant.objects.filter(public_id=public_id).first() or _MISSING
+        cache.set(tenant_key, tenant_entry, settings.ENGIUM_AUTH_CACHE_SECONDS)
     if key_entry is None:
-        row = ApiKey.objects.filter(key_hash=key_hash).values("id", "tenant_id", "revoked_at").first()
+        row = (
+            ApiKey.objects.filter(key_hash=key_hash).values("id", "tenant_id", "revoked_at").first()
+        )
         key_entry = (
             (row["id"], row["tenant_id"], row["revoked_at"] is not None) if row else _MISSING
         )
         cache.set(key_key, key_entry, settings.ENGIUM_AUTH_CACHE_SECONDS)
 
-    if tenant == _MISSING or key_entry == _MISSING:
+    if not isinstance(tenant_entry, Tenant) or not isinstance(key_entry, tuple):
         raise AuthenticationFailed()
+    tenant: Tenant = tenant_entry
     key_id, key_tenant_id, revoked = key_entry
     if revoked or key_tenant_id != tenant.pk:
         raise AuthenticationFailed()
@@ -92,7 +95,10 @@ def _touch_last_used(key_id: int) -> None:
     """Record the key's last use at most once a minute per process, to keep SQL off the hot path."""
     now = time.monotonic()
     with _last_used_lock:
-        if now - _last_used_written.get(key_id, -_LAST_USED_EVERY_SECONDS) < _LAST_USED_EVERY_SECONDS:
+        if (
+            now - _last_used_written.get(key_id, -_LAST_USED_EVERY_SECONDS)
+            < _LAST_USED_EVERY_SECONDS
+        ):
             return
         _last_used_written[key_id] = now
     ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from engium.api.errors import EngiumError, error_response
+from engium.tenancy import use_public_schema, use_tenant
 from tenants.authentication import authenticate_api_request
 
 API_PREFIX = "/api/v1/"
@@ -24,7 +24,7 @@ class TenantHeaderMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        connection.set_schema_to_public()
+        use_public_schema()
         if not request.path.startswith(API_PREFIX) or request.path.startswith(PUBLIC_API_PATHS):
             return self.get_response(request)
         try:
@@ -35,5 +35,5 @@ class TenantHeaderMiddleware:
             return error_response(error)
         request.tenant = principal.tenant  # type: ignore[attr-defined]
         request.api_principal = principal  # type: ignore[attr-defined]
-        connection.set_tenant(principal.tenant)
+        use_tenant(principal.tenant)
         return self.get_response(request)

@@ -44,9 +44,7 @@ class Tenant(TenantMixin):
         help_text="Outbound messages per minute; overrides the plan's limit when set.",
     )
     is_active = models.BooleanField(default=True, help_text="Suspended tenants get 403.")
-    default_language = models.CharField(
-        max_length=8, choices=Language.choices, default=Language.EN
-    )
+    default_language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
     conversation_idle_seconds = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -121,7 +119,9 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "tenant"], name="one_membership_per_user_tenant")
+            models.UniqueConstraint(
+                fields=["user", "tenant"], name="one_membership_per_user_tenant"
+            )
         ]
 
     def __str__(self) -> str:

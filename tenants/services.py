@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from engium.ids import new_id
+from engium.tenancy import use_public_schema
 from tenants import keys
 from tenants.models import ApiKey, Membership, Plan, Role, Tenant
 
@@ -35,7 +36,7 @@ def create_tenant(
     The schema is created by django-tenants inside `Tenant.save()`; the whole call is one
     transaction, so a failure leaves neither rows nor schema behind.
     """
-    connection.set_schema_to_public()
+    use_public_schema()
     public_id = new_id("ten")
     with transaction.atomic():
         tenant = Tenant(
@@ -50,7 +51,7 @@ def create_tenant(
         issued = create_api_key(tenant, name="Default key")
         if owner_email:
             add_member(tenant, email=owner_email, password=owner_password, role=Role.OWNER)
-    connection.set_schema_to_public()
+    use_public_schema()
     return tenant, issued
 
 

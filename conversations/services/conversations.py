@@ -17,16 +17,16 @@ from webhooks.services import raise_event
 def close_conversation(conversation_id: str) -> Conversation:
     """Close an open conversation (closing a closed one changes nothing) and raise the event."""
     with transaction.atomic():
-        conversation = (
-            Conversation.objects.select_for_update().filter(pk=conversation_id).first()
-        )
+        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
         if conversation is None:
             raise NotFound("No conversation with this ID exists.")
         _close(conversation, at=timezone.now())
     return conversation
 
 
-def close_idle_conversations(*, idle_seconds: int, now: datetime | None = None, limit: int = 500) -> int:
+def close_idle_conversations(
+    *, idle_seconds: int, now: datetime | None = None, limit: int = 500
+) -> int:
     """Close the current tenant's conversations inactive for ``idle_seconds``; returns how many."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=idle_seconds)

@@ -14,13 +14,14 @@ import random
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import Message, MessageStatus
 from conversations.services.statuses import change_message_status
 from conversations.status import PENDING_DELIVERY
+from engium.tenancy import current_schema
 from integrations.models import Integration
 from integrations.providers.base import (
     OutboundMessage,
@@ -121,7 +122,7 @@ def _record_sent(message: Message, result: SendResult) -> Message | None:
         if result.status:
             change_message_status(locked, result.status)
         if result.scheduled_reports:
-            schema = connection.schema_name
+            schema = current_schema()
             reports = result.scheduled_reports
             transaction.on_commit(lambda: _schedule_reports(schema, reports))
     return locked
@@ -138,7 +139,7 @@ def _retry_later(message: Message, error: ProviderError) -> Message | None:
             error_message=error.message,
         )
         if updated:
-            schema = connection.schema_name
+            schema = current_schema()
             transaction.on_commit(lambda: dispatch_delivery(schema, message.pk, countdown=delay))
     logger.info(
         "transient provider error; retrying",
@@ -229,7 +230,7 @@ def redispatch_overdue_messages(*, now: datetime | None = None, limit: int = 500
         if not ids:
             return 0
         Message.objects.filter(pk__in=ids).update(dispatched_at=now)
-    schema = connection.schema_name
+    schema = current_schema()
     for sent, message_id in enumerate(ids):
         if not dispatch_delivery(schema, message_id):
             # Broker still down: the next sweep tries the rest again at once.

@@ -24,6 +24,7 @@ from conversations.routing import forget_routing, get_routing
 from conversations.services.delivery import dispatch_delivery
 from engium.api.errors import AgentRoleNotFound, ChannelNotConfigured, TemplateNotFound
 from engium.ids import new_id
+from engium.tenancy import current_schema
 from integrations.models import Integration
 from integrations.providers.base import InboundMessage
 from webhooks.models import EventType
@@ -93,7 +94,7 @@ def send_message(
         # The cached routing named an integration that was removed meanwhile.
         forget_routing()
         raise ChannelNotConfigured(field="channel") from exc
-    schema = connection.schema_name
+    schema = current_schema()
     transaction.on_commit(lambda: dispatch_delivery(schema, message.id))
     return message
 
@@ -126,7 +127,7 @@ def receive_message(integration: Integration, inbound: InboundMessage) -> Messag
             ),
             at=now,
             next_attempt_at=None,
-            provider_message_id=inbound.provider_message_id,
+            provider_message_id=inbound.provider_message_id or "",
         )
         raise_event(EventType.MESSAGE_RECEIVED, message_payload(message))
     return message
@@ -197,7 +198,7 @@ def _create_message(
     content: MessageContent,
     at: datetime,
     next_attempt_at: datetime | None,
-    provider_message_id: str | None = None,
+    provider_message_id: str = "",
 ) -> Message:
     message = Message.objects.create(
         conversation=conversation,

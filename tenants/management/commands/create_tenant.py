@@ -1,6 +1,7 @@
-"""`manage.py create_tenant --name NAME --plan PLAN [--rate-limit N] [--owner-email E --owner-password P] --json`
+"""The operator contract of SPEC §2: prints one JSON object with `tenant_id` and `api_key`.
 
-The operator contract of SPEC §2: prints one JSON object with `tenant_id` and `api_key`.
+manage.py create_tenant --name NAME --plan PLAN [--rate-limit N]
+                        [--owner-email E --owner-password P] --json
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`manage.py seed_demo --json`: the demo tenant of `make run`, with a sandbox integration per channel.
+"""`manage.py seed_demo --json`: the demo tenant of `make run`, with sandbox integrations.
 
 Idempotent: the tenant and its key are remembered in ``.engium/demo.json`` (the key is
 shown once by design, so this local file is the only copy) and reused while they exist.
@@ -40,7 +40,9 @@ class Command(BaseCommand):
         with schema_context(tenant.schema_name):
             for channel in Channel.values:
                 if not Integration.objects.filter(channel=channel).exists():
-                    connect_integration(channel=channel, provider="sandbox", config={}, name="Sandbox")
+                    connect_integration(
+                        channel=channel, provider="sandbox", config={}, name="Sandbox"
+                    )
         self.stdout.write(json.dumps(demo) if options["as_json"] else str(demo))
 
     def _existing(self) -> dict[str, str] | None:

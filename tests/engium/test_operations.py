@@ -1,0 +1,66 @@
+"""Health, readiness, status, request IDs, migrations in sync, OpenAPI served locally."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from engium.ids import is_valid_id, new_id
+
+
+def test_healthz() -> None:
+    answer = Client().get("/healthz")
+    assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+    assert answer["X-Request-ID"].startswith("req_")
+
+
+@pytest.mark.django_db
+def test_readyz_checks_database_and_broker() -> None:
+    answer = Client().get("/readyz")
+    assert answer.status_code == 200, answer.content
+    checks = answer.json()["checks"]
+    assert checks["database"]["ok"] and checks["broker"]["ok"]
+
+
+@pytest.mark.django_db
+def test_status_json_and_page() -> None:
+    body = Client().get("/status?format=json").json()
+    assert set(body["components"]) == {"api", "database", "broker", "workers"}
+    assert set(body["components"]["broker"]["queue_depth"]) == {
+        "delivery",
+        "webhooks",
+        "agents",
+        "default",
+    }
+    page = Client().get("/status")
+    assert page.status_code == 200 and b"Engium is" in page.content
+
+
+@pytest.mark.django_db
+def test_openapi_schema_and_docs_are_served_without_a_cdn() -> None:
+    schema = Client().get("/api/v1/schema/")
+    assert schema.status_code == 200
+    assert b"/api/v1/conversations/send" in schema.content
+    docs = Client().get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"cdn" not in docs.content.lower()
+
+
+@pytest.mark.django_db
+def test_models_and_migrations_are_in_sync() -> None:
+    out = StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def test_ids_are_prefixed_time_ordered_and_validated() -> None:
+    ids = [new_id("msg") for _ in range(200)]
+    assert all(is_valid_id(value, "msg") for value in ids)
+    assert len(set(ids)) == 200
+    assert ids[0][:14] <= ids[-1][:14], "the time part orders IDs by creation"
+    assert not is_valid_id(ids[0], "sess")
+    assert not is_valid_id("msg_" + "i" * 26, "msg"), "i is not Crockford base32"
+    assert not is_valid_id(None, "msg") and not is_valid_id("msg_short", "msg")
