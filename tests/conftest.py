@@ -43,7 +43,9 @@ class TenantFixture:
         return schema_context(self.tenant.schema_name)
 
 
-def make_tenant(name: str, *, plan: str = Plan.PRO, channels: tuple[str, ...] = tuple(Channel.values)) -> TenantFixture:
+def make_tenant(
+    name: str, *, plan: str = Plan.PRO, channels: tuple[str, ...] = tuple(Channel.values)
+) -> TenantFixture:
     tenant, issued = create_tenant(name=name, plan=plan)
     fixture = TenantFixture(tenant=tenant, api_key=issued.raw_key)
     with fixture.schema():
