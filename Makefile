@@ -30,7 +30,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python -m engium.launcher bench
+	$(BIN)/python -m bench.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) .engium .pytest_cache .mypy_cache .ruff_cache

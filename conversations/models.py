@@ -143,7 +143,8 @@ class MessageStatusChange(models.Model):
     error_message = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["occurred_at", "id"]
+        # The order the changes happened in; a provider's clock may lag ours.
+        ordering = ["id"]
 
     def __str__(self) -> str:
         return f"{self.message_id} → {self.status}"

@@ -59,6 +59,4 @@ def get_message(message_id: str) -> Message:
 
 
 def _history() -> Prefetch[Any]:
-    return Prefetch(
-        "status_history", queryset=MessageStatusChange.objects.order_by("occurred_at", "id")
-    )
+    return Prefetch("status_history", queryset=MessageStatusChange.objects.order_by("id"))

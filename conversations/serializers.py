@@ -10,22 +10,12 @@ from rest_framework import serializers
 from conversations.models import Conversation, ConversationStatus, Message, MessageDirection
 from conversations.models import MessageStatus as Status
 from engium.api.pagination import ListQuerySerializer
+from engium.api.serializers import PassThroughField, StrictSerializer, StrictUUIDField
 from integrations.models import Channel
 from tenants.models import Language
 
 MAX_TEXT_LENGTH = 4096
 MEDIA_TYPES = ("image", "audio", "video", "document")
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses unknown fields, so a typo is an error rather than silently ignored."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({unknown[0]: ["Unknown field."]})
-        return super().to_internal_value(data)
 
 
 class TemplateReferenceSerializer(StrictSerializer):
@@ -37,7 +27,10 @@ class TemplateReferenceSerializer(StrictSerializer):
 
 
 class MessageContentSerializer(StrictSerializer):
-    text = serializers.CharField(max_length=MAX_TEXT_LENGTH, required=False, allow_blank=True)
+    # Stored as sent: leading and trailing white space are part of the message.
+    text = serializers.CharField(
+        max_length=MAX_TEXT_LENGTH, required=False, allow_blank=True, trim_whitespace=False
+    )
     media_url = serializers.CharField(max_length=2048, required=False)
     media_type = serializers.ChoiceField(choices=MEDIA_TYPES, required=False)
     template = TemplateReferenceSerializer(required=False)
@@ -69,10 +62,10 @@ class MessageContentSerializer(StrictSerializer):
 
 
 class SendMessageSerializer(StrictSerializer):
-    recipient = serializers.JSONField()  # shape checked by `normalize_recipient`
+    recipient = PassThroughField()  # shape checked by `normalize_recipient`
     channel = serializers.ChoiceField(choices=Channel.values)
     message = MessageContentSerializer()
-    agent_role_id = serializers.UUIDField(required=False, allow_null=True)
+    agent_role_id = StrictUUIDField(required=False, allow_null=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         content = attrs["message"]
@@ -85,11 +78,11 @@ class SendMessageSerializer(StrictSerializer):
 
 class SandboxInboundSerializer(StrictSerializer):
     # Named `from` in the API; Python reserves the word.
-    text = serializers.CharField(max_length=MAX_TEXT_LENGTH)
+    text = serializers.CharField(max_length=MAX_TEXT_LENGTH, trim_whitespace=False)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        fields["from"] = serializers.JSONField()
+        fields["from"] = PassThroughField()
         return fields
 
 

@@ -10,6 +10,7 @@ from celery import shared_task
 from django_tenants.utils import tenant_context
 
 from conversations import services
+from engium.tenancy import current_schema
 from integrations.providers.base import StatusReport
 from tenants.models import Tenant
 
@@ -17,6 +18,15 @@ from tenants.models import Tenant
 @shared_task(name="conversations.deliver_message", acks_late=True)
 def deliver_message(message_id: str) -> None:
     services.deliver_message(message_id)
+
+
+@shared_task(name="conversations.deliver_messages", acks_late=True)
+def deliver_messages(message_ids: list[str]) -> None:
+    """A batch from the web's dispatcher: the first is delivered here, the rest fan out."""
+    first, *rest = message_ids
+    for message_id in rest:
+        services.dispatch_delivery(current_schema(), message_id)
+    services.deliver_message(first)
 
 
 @shared_task(name="conversations.apply_status_report", acks_late=True)

@@ -74,6 +74,17 @@ def _postgres_answers() -> bool:
         return False
 
 
+def _create_local_database() -> None:
+    import psycopg
+
+    with psycopg.connect(
+        "postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2, autocommit=True
+    ) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME])
+        if found.fetchone() is None:
+            conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
+
+
 def ensure_services(*, local_first: bool) -> Services:
     """The services to use, starting embedded ones where nothing is configured (or local)."""
     database_url = os.environ.get("DATABASE_URL", "")
@@ -82,6 +93,7 @@ def ensure_services(*, local_first: bool) -> Services:
     if not database_url:
         if local_first and _postgres_answers():
             database_url = LOCAL_POSTGRES_URL
+            _create_local_database()
         else:
             database_url, embedded_pg = start_postgres(), True
     if not redis_url:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _BODY = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
+_RANDOM_MAX = 2**80 - 1
 
 
 def _encode(value: int, length: int) -> str:
@@ -22,10 +24,27 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_lock = threading.Lock()
+_last = (0, 0)
+
+
 def new_id(prefix: str) -> str:
-    """A new time-ordered ID such as ``sess_01jd8x…``."""
+    """A new time-ordered ID such as ``sess_01jd8x…``.
+
+    Within one process IDs strictly increase: in the same millisecond the random part of
+    the previous ID is incremented (as in monotonic ULIDs), so rows made one after the
+    other keep their order even within a millisecond.
+    """
+    global _last
     millis = time.time_ns() // 1_000_000
-    return f"{prefix}_{_encode(millis, 10)}{_encode(secrets.randbits(80), 16)}"
+    with _lock:
+        last_millis, last_random = _last
+        if millis <= last_millis and last_random < _RANDOM_MAX:
+            millis, random = last_millis, last_random + 1
+        else:
+            random = secrets.randbits(79)  # headroom for increments
+        _last = (millis, random)
+    return f"{prefix}_{_encode(millis, 10)}{_encode(random, 16)}"
 
 
 def is_valid_id(value: object, prefix: str) -> bool:

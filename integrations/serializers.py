@@ -7,11 +7,13 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from engium.api.pagination import ListQuerySerializer
+from engium.api.serializers import StrictSerializer
 from integrations.models import Channel, Integration, IntegrationStatus
-from integrations.providers.registry import get_provider
+from integrations.providers.registry import UnknownProvider, get_provider
 
 
-class IntegrationCreateSerializer(serializers.Serializer):
+class IntegrationCreateSerializer(StrictSerializer):
     channel = serializers.ChoiceField(choices=Channel.values)
     provider = serializers.CharField(max_length=32)
     config = serializers.DictField(required=False, default=dict)
@@ -19,15 +21,32 @@ class IntegrationCreateSerializer(serializers.Serializer):
     is_default = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
-class IntegrationUpdateSerializer(serializers.Serializer):
+class IntegrationUpdateSerializer(StrictSerializer):
     config = serializers.DictField(required=False)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=IntegrationStatus.values, required=False)
     is_default = serializers.BooleanField(required=False)
 
 
+class IntegrationListQuery(ListQuerySerializer):
+    id_prefix = "intg"
+    channel = serializers.ChoiceField(choices=Channel.values, required=False)
+    status = serializers.ChoiceField(choices=IntegrationStatus.values, required=False)
+
+
 def render_integration(integration: Integration) -> dict[str, Any]:
-    provider = get_provider(integration.provider)
+    try:
+        provider = get_provider(integration.provider)
+    except UnknownProvider:  # its module was removed from ENGIUM_PROVIDERS: show, don't break
+        config: dict[str, Any] = {}
+        secrets: list[str] = sorted(integration.config)
+        callback_urls: dict[str, str] = {}
+    else:
+        config = provider.public_config(integration.config)
+        secrets = sorted(k for k in integration.config if k in provider.secret_fields)
+        callback_urls = provider.callback_urls(
+            base_url=settings.ENGIUM_PUBLIC_URL, integration_id=integration.id
+        )
     return {
         "id": integration.id,
         "channel": integration.channel,
@@ -35,11 +54,9 @@ def render_integration(integration: Integration) -> dict[str, Any]:
         "name": integration.name,
         "status": integration.status,
         "is_default": integration.is_default,
-        "config": provider.public_config(integration.config),
-        "secrets_set": sorted(k for k in integration.config if k in provider.secret_fields),
-        "callback_urls": provider.callback_urls(
-            base_url=settings.ENGIUM_PUBLIC_URL, integration_id=integration.id
-        ),
+        "config": config,
+        "secrets_set": secrets,
+        "callback_urls": callback_urls,
         "created_at": integration.created_at.isoformat().replace("+00:00", "Z"),
         "updated_at": integration.updated_at.isoformat().replace("+00:00", "Z"),
     }

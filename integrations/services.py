@@ -45,12 +45,12 @@ def connect_integration(
     adapter = _provider_for(provider, channel)
     clean = _validated_config(adapter, channel, config)
     with transaction.atomic():
-        has_default = (
+        has_active_default = (
             Integration.objects.select_for_update()
-            .filter(channel=channel, is_default=True)
+            .filter(channel=channel, is_default=True, status=IntegrationStatus.ACTIVE)
             .exists()
         )
-        make_default = bool(is_default) or not has_default
+        make_default = bool(is_default) or not has_active_default
         if make_default:
             Integration.objects.filter(channel=channel, is_default=True).update(is_default=False)
         integration = Integration.objects.create(

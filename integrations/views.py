@@ -10,12 +10,14 @@ from rest_framework.response import Response
 from conversations.serializers import SandboxInboundSerializer, render_message
 from conversations.services import receive_message
 from engium.api.errors import NotFound
+from engium.api.pagination import paginate
 from engium.api.views import EngiumAPIView
 from integrations import services
 from integrations.models import Integration
 from integrations.providers.registry import get_provider
 from integrations.serializers import (
     IntegrationCreateSerializer,
+    IntegrationListQuery,
     IntegrationUpdateSerializer,
     render_integration,
 )
@@ -29,10 +31,16 @@ def _get_integration(integration_id: str) -> Integration:
 
 
 class IntegrationListView(EngiumAPIView):
-    @extend_schema(summary="List integrations")
+    @extend_schema(parameters=[IntegrationListQuery], summary="List integrations")
     def get(self, request: Request) -> Response:
-        rows = Integration.objects.order_by("channel", "-is_default", "pk")
-        return Response({"data": [render_integration(row) for row in rows], "has_more": False})
+        query = self.parse_query(IntegrationListQuery)
+        rows = Integration.objects.all()
+        for field in ("channel", "status"):
+            if query.get(field):
+                rows = rows.filter(**{field: query[field]})
+        return Response(
+            paginate(rows, query, lambda page: [render_integration(row) for row in page])
+        )
 
     @extend_schema(request=IntegrationCreateSerializer, summary="Connect a channel")
     def post(self, request: Request) -> Response:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from engium.api.errors import EngiumError, error_response
-from engium.tenancy import use_public_schema, use_tenant
+from engium.tenancy import current_schema, use_public_schema, use_tenant
 from tenants.authentication import authenticate_api_request
 
 API_PREFIX = "/api/v1/"
@@ -24,8 +24,8 @@ class TenantHeaderMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        use_public_schema()
         if not request.path.startswith(API_PREFIX) or request.path.startswith(PUBLIC_API_PATHS):
+            use_public_schema()
             return self.get_response(request)
         try:
             principal = authenticate_api_request(
@@ -35,5 +35,7 @@ class TenantHeaderMiddleware:
             return error_response(error)
         request.tenant = principal.tenant  # type: ignore[attr-defined]
         request.api_principal = principal  # type: ignore[attr-defined]
-        use_tenant(principal.tenant)
+        # A persistent connection already on this schema keeps its search_path: no `SET`.
+        if current_schema() != principal.tenant.schema_name:
+            use_tenant(principal.tenant)
         return self.get_response(request)

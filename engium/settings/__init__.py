@@ -114,7 +114,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "engium.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("ENGIUM_CACHE_PREFIX", default="engium"),
         "TIMEOUT": 300,
@@ -138,7 +138,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "conversations.deliver_message": {"queue": "delivery"},
-    "integrations.report_sandbox_status": {"queue": "delivery"},
+    "conversations.deliver_messages": {"queue": "delivery"},
+    "conversations.apply_status_report": {"queue": "delivery"},
     "webhooks.*": {"queue": "webhooks"},
     "agents.*": {"queue": "agents"},
 }
@@ -204,6 +205,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "engium.api.errors.handle_exception",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # ASCII JSON: an answer that echoes a lone surrogate of the request still encodes.
+    "UNICODE_JSON": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engium API",
@@ -242,6 +245,8 @@ ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS = env.float(
 ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS = env.float(
     "ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS", default=600.0
 )
+# Publish delivery tasks from a background thread, batched (off the send request's path).
+ENGIUM_DISPATCH_IN_BACKGROUND = env.bool("ENGIUM_DISPATCH_IN_BACKGROUND", default=True)
 ENGIUM_PROVIDER_TIMEOUT_SECONDS = env.float("ENGIUM_PROVIDER_TIMEOUT_SECONDS", default=15.0)
 ENGIUM_PROVIDERS = {
     "sandbox": "integrations.providers.sandbox.SandboxProvider",

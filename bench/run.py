@@ -1,0 +1,241 @@
+"""Benchmark of the send endpoint, run by hand: ``make bench`` (or ``python -m bench.run``).
+
+Measures, in one run on the same gunicorn configuration:
+* requests per second of ``POST /api/v1/conversations/send`` and of a bare Django JSON view
+  (the ceiling), with wrk, and prints their ratio;
+* SQL statements per warm send, counted on the wire (libpq trace of the connection),
+  so `SET search_path`, BEGIN and COMMIT are seen too.
+
+No worker runs: the send's cost ends at the broker, where tasks are left queued.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+BODY = {
+    "recipient": "+15550102999",
+    "channel": "whatsapp",
+    "message": {"text": "Hello from Engium! How can we help you today?"},
+}
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env=env,
+        cwd=BASE_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def wrk(
+    url: str, *, seconds: int, connections: int, headers: dict[str, str], body: str | None
+) -> float:
+    script = None
+    args = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    if body is not None:
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
+        script.write(f"wrk.method = 'POST'\nwrk.body = {json.dumps(body)}\n")
+        script.close()
+        args += ["-s", script.name]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
+    if script:
+        os.unlink(script.name)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        raise SystemExit(f"{url}: {non_2xx.group(1)} failed requests\n{output}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert match, output
+    return float(match.group(1))
+
+
+def count_statements(env: dict[str, str], tenant: dict[str, str]) -> list[str]:
+    """The statements one warm send puts on the wire, run in-process through the full stack."""
+    code = f"""
+import json, os, re, tempfile, django
+django.setup()
+from django.db import connection
+from django.test import Client
+client = Client()
+headers = {{
+    "HTTP_AUTHORIZATION": "Bearer {tenant["api_key"]}",
+    "HTTP_X_TENANT_ID": "{tenant["tenant_id"]}",
+}}
+body = json.dumps({json.dumps(BODY)})
+def send():
+    answer = client.post("/api/v1/conversations/send", body, content_type="application/json",
+                         **headers)
+    assert answer.status_code == 201, answer.content
+for _ in range(3):  # warm: caches filled, key's last use recorded, connection open
+    send()
+trace = tempfile.NamedTemporaryFile(delete=False)
+connection.ensure_connection()
+pgconn = connection.connection.pgconn
+pgconn.trace(trace.fileno())
+send()
+pgconn.untrace()
+trace.close()
+text = open(trace.name, errors="replace").read()
+for record in re.split(r"\\n(?=[^\\n]*\\t[FB]\\t\\d+\\t)", text):
+    m = re.search(r"\\tF\\t\\d+\\t(?:Query|Parse)\\t(.*)", record, re.S)
+    if m:
+        print(" ".join(m.group(1).split())[:100])
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+        cwd=BASE_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8765)
+    options = parser.parse_args()
+
+    from engium.embedded import ensure_services
+
+    services = ensure_services(local_first=True)
+    env = {
+        **os.environ,
+        **services.environ(),
+        "PYTHONPATH": str(BASE_DIR),
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "ENGIUM_CACHE_PREFIX": "engium-bench",
+    }
+    manage(env, "migrate_schemas", "--shared", "-v", "0")
+    tenant = json.loads(
+        manage(
+            env,
+            "create_tenant",
+            "--name",
+            "bench",
+            "--plan",
+            "pro",
+            "--rate-limit",
+            "10000000",
+            "--json",
+        )
+    )
+    from_shell = (
+        "import json\nfrom django_tenants.utils import schema_context\n"
+        "from tenants.models import Tenant\nfrom integrations.services import connect_integration\n"
+        f"t = Tenant.objects.get(public_id='{tenant['tenant_id']}')\n"
+        "with schema_context(t.schema_name):\n"
+        "    connect_integration(channel='whatsapp', provider='sandbox', config={})\n"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", from_shell], env=env, cwd=BASE_DIR, check=True
+    )
+
+    server = subprocess.Popen(
+        [
+            str(VENV_BIN / "gunicorn"),
+            "engium.wsgi",
+            "--bind",
+            f"127.0.0.1:{options.port}",
+            "--workers",
+            str(options.workers),
+            "--worker-class",
+            "sync",
+            "--log-level",
+            "error",
+        ],
+        env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+        cwd=BASE_DIR,
+    )
+    try:
+        time.sleep(3)
+        base = f"http://127.0.0.1:{options.port}"
+        auth = {
+            "Authorization": f"Bearer {tenant['api_key']}",
+            "X-Tenant-ID": tenant["tenant_id"],
+            "Content-Type": "application/json",
+        }
+        body = json.dumps(BODY)
+        # warm both paths, then alternate to spread the machine's noise over both
+        wrk(
+            f"{base}/bench/bare",
+            seconds=2,
+            connections=options.connections,
+            headers=auth,
+            body=body,
+        )
+        wrk(
+            f"{base}/api/v1/conversations/send",
+            seconds=2,
+            connections=options.connections,
+            headers=auth,
+            body=body,
+        )
+        bare, send = [], []
+        for _ in range(2):
+            bare.append(
+                wrk(
+                    f"{base}/bench/bare",
+                    seconds=options.seconds,
+                    connections=options.connections,
+                    headers=auth,
+                    body=body,
+                )
+            )
+            send.append(
+                wrk(
+                    f"{base}/api/v1/conversations/send",
+                    seconds=options.seconds,
+                    connections=options.connections,
+                    headers=auth,
+                    body=body,
+                )
+            )
+    finally:
+        server.terminate()
+        server.wait(20)
+
+    statements = count_statements(env, tenant)
+    drop = (
+        "from tenants.models import Tenant as T; T.objects.get(public_id={!r}).delete(force_drop=1)"
+    )
+    manage(env, "shell", "-c", drop.format(tenant["tenant_id"]))
+    own = [s for s in statements if s.strip('" ').upper() not in ("BEGIN", "COMMIT", "ROLLBACK")]
+    best_bare, best_send = max(bare), max(send)
+    print(
+        f"gunicorn: {options.workers} sync workers; wrk: {options.connections} connections, "
+        f"{options.seconds}s x {len(bare)} rounds each"
+    )
+    print(f"bare Django JSON view : {', '.join(f'{r:,.0f}' for r in bare)} requests/s")
+    print(f"POST conversations/send: {', '.join(f'{r:,.0f}' for r in send)} requests/s")
+    print(f"ratio send / bare (best of each): {best_send / best_bare:.2f}  (aim: >= 0.40)")
+    print(
+        f"SQL statements per warm send: {len(own)} (+ {len(statements) - len(own)} "
+        f"transaction control)  (aim: <= 4)"
+    )
+    for statement in statements:
+        print(f"    {statement}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Serializer building blocks shared by every API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class PassThroughField(serializers.Field):
+    """Any JSON value, unchanged; the service checks its type (no re-encoding on the way)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID given as a string only (DRF's field would take 123 or true as integers)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses unknown fields, so a typo is an error rather than silently ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({unknown[0]: ["Unknown field."]})
+        return super().to_internal_value(data)
