@@ -41,21 +41,40 @@ def manage(env: dict[str, str], *args: str) -> str:
     ).stdout
 
 
+# Each request writes to a different recipient (as real traffic does), unless
+# --same-recipient: then every send updates one conversation row and they queue on its lock.
+LUA_VARIED_RECIPIENTS = """
+wrk.method = "POST"
+local template = %s
+request = function()
+  local recipient = string.format("+1555%%07d", math.random(1000000, 9999999))
+  return wrk.format(nil, nil, nil, string.gsub(template, "RECIPIENT", recipient))
+end
+"""
+
+
 def wrk(
-    url: str, *, seconds: int, connections: int, headers: dict[str, str], body: str | None
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str],
+    body: str,
+    vary_recipient: bool = False,
 ) -> float:
-    script = None
     args = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency"]
-    if body is not None:
-        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
+    if vary_recipient:
+        template = body.replace(BODY["recipient"], "RECIPIENT")
+        script.write(LUA_VARIED_RECIPIENTS % json.dumps(template))
+    else:
         script.write(f"wrk.method = 'POST'\nwrk.body = {json.dumps(body)}\n")
-        script.close()
-        args += ["-s", script.name]
+    script.close()
+    args += ["-s", script.name]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
     output = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
-    if script:
-        os.unlink(script.name)
+    os.unlink(script.name)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non_2xx:
         raise SystemExit(f"{url}: {non_2xx.group(1)} failed requests\n{output}")
@@ -112,7 +131,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="> 1: gthread workers")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--same-recipient", action="store_true", help="every send to +15550102999 (one hot row)"
+    )
     options = parser.parse_args()
 
     from engium.embedded import ensure_services
@@ -158,8 +182,8 @@ def main() -> int:
             f"127.0.0.1:{options.port}",
             "--workers",
             str(options.workers),
-            "--worker-class",
-            "sync",
+            "--threads",
+            str(options.threads),
             "--log-level",
             "error",
         ],
@@ -175,41 +199,25 @@ def main() -> int:
             "Content-Type": "application/json",
         }
         body = json.dumps(BODY)
+        vary = not options.same_recipient
+
+        def measure(path: str, seconds: int) -> float:
+            return wrk(
+                f"{base}{path}",
+                seconds=seconds,
+                connections=options.connections,
+                headers=auth,
+                body=body,
+                vary_recipient=vary,
+            )
+
         # warm both paths, then alternate to spread the machine's noise over both
-        wrk(
-            f"{base}/bench/bare",
-            seconds=2,
-            connections=options.connections,
-            headers=auth,
-            body=body,
-        )
-        wrk(
-            f"{base}/api/v1/conversations/send",
-            seconds=2,
-            connections=options.connections,
-            headers=auth,
-            body=body,
-        )
+        measure("/bench/bare", 2)
+        measure("/api/v1/conversations/send", 2)
         bare, send = [], []
-        for _ in range(2):
-            bare.append(
-                wrk(
-                    f"{base}/bench/bare",
-                    seconds=options.seconds,
-                    connections=options.connections,
-                    headers=auth,
-                    body=body,
-                )
-            )
-            send.append(
-                wrk(
-                    f"{base}/api/v1/conversations/send",
-                    seconds=options.seconds,
-                    connections=options.connections,
-                    headers=auth,
-                    body=body,
-                )
-            )
+        for _ in range(options.rounds):
+            bare.append(measure("/bench/bare", options.seconds))
+            send.append(measure("/api/v1/conversations/send", options.seconds))
     finally:
         server.terminate()
         server.wait(20)
@@ -222,8 +230,10 @@ def main() -> int:
     own = [s for s in statements if s.strip('" ').upper() not in ("BEGIN", "COMMIT", "ROLLBACK")]
     best_bare, best_send = max(bare), max(send)
     print(
-        f"gunicorn: {options.workers} sync workers; wrk: {options.connections} connections, "
-        f"{options.seconds}s x {len(bare)} rounds each"
+        f"gunicorn: {options.workers} workers x {options.threads} threads; "
+        f"wrk: {options.connections} connections, "
+        f"{options.seconds}s x {len(bare)} rounds each; "
+        f"{'one recipient' if options.same_recipient else 'a random recipient per send'}"
     )
     print(f"bare Django JSON view : {', '.join(f'{r:,.0f}' for r in bare)} requests/s")
     print(f"POST conversations/send: {', '.join(f'{r:,.0f}' for r in send)} requests/s")
