@@ -38,11 +38,18 @@ class Services:
     embedded_redis: bool
 
     def environ(self) -> dict[str, str]:
-        env = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
-        if self.redis_url.startswith("unix://"):
-            env["CELERY_BROKER_URL"] = "redis+socket://" + self.redis_url.removeprefix("unix://")
-            env["CELERY_BROKER_URL"] = env["CELERY_BROKER_URL"].split("?")[0]
-        return env
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "CELERY_BROKER_URL": broker_url_for(self.redis_url),
+        }
+
+
+def broker_url_for(redis_url: str) -> str:
+    """Celery names the unix-socket transport `redis+socket://` (and takes no ?db=)."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://").split("?")[0]
+    return redis_url
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -17,7 +17,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-from engium.embedded import BASE_DIR, STATE_DIR, Services, ensure_services, stop_embedded
+from engium.embedded import (
+    BASE_DIR,
+    STATE_DIR,
+    Services,
+    broker_url_for,
+    ensure_services,
+    stop_embedded,
+)
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -58,6 +65,10 @@ def _wait_for(url: str, seconds: float) -> bool:
 def run() -> int:
     STATE_DIR.mkdir(exist_ok=True)
     services = ensure_services(local_first=False)
+    # So that `manage.py …` in another terminal finds the same services while this runs.
+    (STATE_DIR / "services.env").write_text(
+        "".join(f"{name}={value}\n" for name, value in services.environ().items())
+    )
     port = os.environ.get("ENGIUM_PORT", "8000")
     env = _env(
         services, ENGIUM_PUBLIC_URL=os.environ.get("ENGIUM_PUBLIC_URL", f"http://localhost:{port}")
@@ -169,7 +180,12 @@ def test(args: list[str]) -> int:
     redis_url = services.redis_url
     if not services.embedded_redis and redis_url == "redis://127.0.0.1:6379/0":
         redis_url = "redis://127.0.0.1:6379/15"  # keep tests off a developer's db 0
-    env = _env(services, REDIS_URL=redis_url, ENGIUM_ENV="test")
+    env = _env(
+        services,
+        REDIS_URL=redis_url,
+        CELERY_BROKER_URL=broker_url_for(redis_url),
+        ENGIUM_ENV="test",
+    )
     where = []
     where.append(
         "embedded PostgreSQL"

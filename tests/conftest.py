@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -58,6 +60,23 @@ def make_tenant(
 
 
 _SESSION_TENANTS: dict[str, TenantFixture] = {}
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL for the test database, for processes the tests start."""
+    db = settings.DATABASES["default"]
+    user = db.get("USER") or "postgres"
+    password = f":{quote(str(db['PASSWORD']), safe='')}" if db.get("PASSWORD") else ""
+    socket_dir = db.get("OPTIONS", {}).get("host") or (
+        db["HOST"] if str(db.get("HOST", "")).startswith("/") else ""
+    )
+    if socket_dir:
+        return f"postgres://{user}{password}@/{db['NAME']}?host={quote(socket_dir, safe='/')}"
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # type: ignore[attr-defined]  # not a test
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from engium.embedded import broker_url_for
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 STATE_DIR = BASE_DIR / ".engium"
 
@@ -122,14 +124,7 @@ CACHES = {
 }
 
 
-def _broker_url_for(redis_url: str) -> str:
-    # Celery names the unix-socket transport `redis+socket://`; redis-py names it `unix://`.
-    if redis_url.startswith("unix://"):
-        return "redis+socket://" + redis_url.removeprefix("unix://")
-    return redis_url
-
-
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_broker_url_for(REDIS_URL))
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=broker_url_for(REDIS_URL))
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 from django.utils import timezone
 
@@ -208,7 +207,9 @@ def test_a_claimed_message_is_left_to_its_worker(api: ApiClient, tenant_a: Tenan
 
 
 def test_sweep_redispatches_only_overdue_messages(api: ApiClient, tenant_a: TenantFixture) -> None:
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    from engium.celery import app
+
+    broker = app.connection_for_write().default_channel.client
     overdue, fresh = _send(api, tenant_a), _send(api, tenant_a, channel="sms")
     with tenant_a.schema():
         long_ago = timezone.now() - timedelta(minutes=5)

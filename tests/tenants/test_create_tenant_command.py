@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
 from tenants.models import ApiKey, Membership, Tenant
-from tests.conftest import ApiClient, TenantFixture, error_of
+from tests.conftest import ApiClient, TenantFixture, error_of, test_database_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PLAN_LIMITS = {"free": 100, "starter": 500, "pro": 2000}
@@ -185,20 +184,11 @@ def test_a_created_tenant_can_call_send_at_once(api: ApiClient, db: None) -> Non
 # ------------------------------------------------------------------ as a real process
 
 
-def _test_database_url() -> str:
-    db = settings.DATABASES["default"]
-    user = db.get("USER") or "postgres"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
-
-
 def test_runs_as_a_subprocess_and_prints_json(
     django_db_setup: None, django_db_blocker: Any, api: ApiClient
 ) -> None:
     # Not in a test transaction: the subprocess commits, so the test removes what it made.
-    env = {**os.environ, "DATABASE_URL": _test_database_url()}
+    env = {**os.environ, "DATABASE_URL": test_database_url()}
     completed = subprocess.run(
         [
             sys.executable,
