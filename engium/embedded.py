@@ -36,6 +36,8 @@ class Services:
     redis_url: str
     embedded_postgres: bool
     embedded_redis: bool
+    #: embedded services this call started (not found running): the ones to stop after a test run
+    started: tuple[str, ...] = ()
 
     def environ(self) -> dict[str, str]:
         return {
@@ -97,18 +99,35 @@ def ensure_services(*, local_first: bool) -> Services:
     database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("REDIS_URL", "")
     embedded_pg = embedded_redis = False
+    started: list[str] = []
     if not database_url:
         if local_first and _postgres_answers():
             database_url = LOCAL_POSTGRES_URL
             _create_local_database()
         else:
+            if not _embedded_postgres_running():
+                started.append("postgres")
             database_url, embedded_pg = start_postgres(), True
     if not redis_url:
         if local_first and _redis_answers(LOCAL_REDIS_URL):
             redis_url = LOCAL_REDIS_URL
         else:
+            if not (REDIS_SOCKET.exists() and _redis_answers(f"unix://{REDIS_SOCKET}")):
+                started.append("redis")
             redis_url, embedded_redis = start_redis(), True
-    return Services(database_url, redis_url, embedded_pg, embedded_redis)
+    return Services(database_url, redis_url, embedded_pg, embedded_redis, tuple(started))
+
+
+def _embedded_postgres_running() -> bool:
+    pid_file = PGDATA / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, OSError):
+        return False
+    return True
 
 
 def start_postgres() -> str:
@@ -169,14 +188,19 @@ def start_redis() -> str:
     raise RuntimeError(f"embedded Redis did not start; see {REDIS_DIR / 'redis.log'}")
 
 
-def stop_embedded(services: Services) -> None:
-    if services.embedded_redis and REDIS_SOCKET.exists():
+def stop_embedded(services: Services, *, only_started: bool = False) -> None:
+    """Stop the embedded services in use (``only_started``: those this run started)."""
+    stop_redis = services.embedded_redis and (not only_started or "redis" in services.started)
+    stop_postgres = services.embedded_postgres and (
+        not only_started or "postgres" in services.started
+    )
+    if stop_redis and REDIS_SOCKET.exists():
         subprocess.run(
             [_redis_binary("redis-cli"), "-s", str(REDIS_SOCKET), "shutdown", "nosave"],
             check=False,
             capture_output=True,
         )
-    if services.embedded_postgres:
+    if stop_postgres:
         from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         try:

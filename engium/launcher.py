@@ -194,7 +194,11 @@ def test(args: list[str]) -> int:
     )
     where.append("embedded Redis" if services.embedded_redis else "Redis " + redis_url)
     print("Testing against " + " and ".join(where), flush=True)
-    return subprocess.call([sys.executable, "-m", "pytest", *args], env=env, cwd=BASE_DIR)
+    try:
+        return subprocess.call([sys.executable, "-m", "pytest", *args], env=env, cwd=BASE_DIR)
+    finally:
+        # Leave the machine as found: stop what this run started (a `make run` keeps its own).
+        stop_embedded(services, only_started=True)
 
 
 def main() -> int:
