@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 
 from django.conf import settings
+from django_tenants.utils import schema_context
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,12 @@ MAX_BATCH = 100
 
 
 def publish_batch(schema_name: str, message_ids: list[str]) -> bool:
-    """Enqueue one task for these messages; False (logged) if the broker is unreachable."""
+    """Enqueue one task for these messages.
+
+    If the broker is unreachable the messages are marked undispatched, so the sweep sends
+    them as soon as it can; returns False then.
+    """
+    from conversations.services.delivery import mark_undispatched
     from conversations.tasks import deliver_messages
 
     try:
@@ -38,6 +44,11 @@ def publish_batch(schema_name: str, message_ids: list[str]) -> bool:
             extra={"schema": schema_name, "count": len(message_ids)},
             exc_info=True,
         )
+        try:
+            with schema_context(schema_name):
+                mark_undispatched(message_ids)
+        except Exception:  # the database is gone too: they are found after the interval
+            logger.exception("could not mark messages for the sweep")
         return False
     return True
 

@@ -27,10 +27,10 @@ def _cache_key(schema_name: str) -> str:
     return f"routing:{schema_name}"
 
 
-def get_routing() -> Routing:
-    """The current tenant's routing (the connection's schema)."""
+def get_routing(*, refresh: bool = False) -> Routing:
+    """The current tenant's routing (the connection's schema); ``refresh``: not from cache."""
     key = _cache_key(current_schema())
-    routing: Routing | None = cache.get(key)
+    routing: Routing | None = None if refresh else cache.get(key)
     if routing is None:
         integrations = dict(
             Integration.objects.filter(

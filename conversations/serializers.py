@@ -36,7 +36,10 @@ class MessageContentSerializer(StrictSerializer):
     template = TemplateReferenceSerializer(required=False)
 
     def validate_media_url(self, value: str) -> str:
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError as exc:
+            raise serializers.ValidationError("media_url is not a valid URL.") from exc
         if parts.scheme != "https" or not parts.netloc:
             raise serializers.ValidationError("media_url must be an https URL.")
         return value

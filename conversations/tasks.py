@@ -6,6 +6,8 @@ in `public` and visit each active tenant.
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django_tenants.utils import tenant_context
 
@@ -13,6 +15,8 @@ from conversations import services
 from engium.tenancy import current_schema
 from integrations.providers.base import StatusReport
 from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="conversations.deliver_message", acks_late=True)
@@ -25,7 +29,8 @@ def deliver_messages(message_ids: list[str]) -> None:
     """A batch from the web's dispatcher: the first is delivered here, the rest fan out."""
     first, *rest = message_ids
     for message_id in rest:
-        services.dispatch_delivery(current_schema(), message_id)
+        if not services.dispatch_delivery(current_schema(), message_id):
+            services.mark_undispatched([message_id])
     services.deliver_message(first)
 
 
@@ -44,8 +49,11 @@ def sweep_undelivered() -> int:
     total = 0
     # Suspended tenants too: what was accepted is delivered.
     for tenant in Tenant.objects.exclude(schema_name="public"):
-        with tenant_context(tenant):
-            total += services.redispatch_overdue_messages()
+        try:
+            with tenant_context(tenant):
+                total += services.redispatch_overdue_messages()
+        except Exception:  # one broken schema must not stop the others
+            logger.exception("outbox sweep failed for a tenant", extra={"tenant": tenant.public_id})
     return total
 
 
@@ -53,6 +61,13 @@ def sweep_undelivered() -> int:
 def close_idle_conversations() -> int:
     total = 0
     for tenant in Tenant.objects.exclude(schema_name="public"):
-        with tenant_context(tenant):
-            total += services.close_idle_conversations(idle_seconds=tenant.effective_idle_seconds)
+        try:
+            with tenant_context(tenant):
+                total += services.close_idle_conversations(
+                    idle_seconds=tenant.effective_idle_seconds
+                )
+        except Exception:
+            logger.exception(
+                "closing idle conversations failed", extra={"tenant": tenant.public_id}
+            )
     return total

@@ -6,15 +6,17 @@ urlpatterns = [
     path("conversations/send", views.SendMessageView.as_view(), name="conversation-send"),
     path("conversations", views.ConversationListView.as_view(), name="conversation-list"),
     path(
-        "conversations/<str:conversation_id>",
+        "conversations/<public_id:conversation_id>",
         views.ConversationDetailView.as_view(),
         name="conversation-detail",
     ),
     path(
-        "conversations/<str:conversation_id>/close",
+        "conversations/<public_id:conversation_id>/close",
         views.CloseConversationView.as_view(),
         name="conversation-close",
     ),
     path("messages", views.MessageListView.as_view(), name="message-list"),
-    path("messages/<str:message_id>", views.MessageDetailView.as_view(), name="message-detail"),
+    path(
+        "messages/<public_id:message_id>", views.MessageDetailView.as_view(), name="message-detail"
+    ),
 ]

@@ -62,7 +62,15 @@ def _wait_for(url: str, seconds: float) -> bool:
     return False
 
 
+def _read_dotenv() -> None:
+    """Settings from `.env` count for the launcher too (a DATABASE_URL there wins over embedded)."""
+    import environ
+
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
 def run() -> int:
+    _read_dotenv()
     STATE_DIR.mkdir(exist_ok=True)
     services = ensure_services(local_first=False)
     # So that `manage.py …` in another terminal finds the same services while this runs.
@@ -176,6 +184,7 @@ Press Ctrl-C to stop.
 
 
 def test(args: list[str]) -> int:
+    _read_dotenv()
     services = ensure_services(local_first=True)
     redis_url = services.redis_url
     if not services.embedded_redis and redis_url == "redis://127.0.0.1:6379/0":

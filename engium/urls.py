@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from engium import health
+from engium.api.converters import PublicIdConverter
 from engium.api.errors import InternalError, NotFound, error_response
+
+register_converter(PublicIdConverter, "public_id")
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("conversations.urls")),

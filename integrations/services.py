@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from engium.api.errors import NotFound, ValidationFailed
+from engium.tenancy import current_schema
 from integrations.models import Integration, IntegrationStatus
 from integrations.providers.base import ConfigError, Provider
 from integrations.providers.registry import UnknownProvider, get_provider, provider_slugs
@@ -45,6 +46,7 @@ def connect_integration(
     adapter = _provider_for(provider, channel)
     clean = _validated_config(adapter, channel, config)
     with transaction.atomic():
+        _lock_channel(channel)
         has_active_default = (
             Integration.objects.select_for_update()
             .filter(channel=channel, is_default=True, status=IntegrationStatus.ACTIVE)
@@ -70,6 +72,7 @@ def update_integration(
     """Change an integration. A config update keeps secrets that it leaves out."""
     with transaction.atomic():
         integration = _locked(integration_id)
+        _lock_channel(integration.channel)
         adapter = _provider_for(integration.provider, integration.channel)
         if name is not None:
             integration.name = name
@@ -100,8 +103,21 @@ def remove_integration(integration_id: str) -> None:
     with transaction.atomic():
         integration = _locked(integration_id)
         channel = integration.channel
+        _lock_channel(channel)
         integration.delete()
         _ensure_default(channel)
+
+
+def _lock_channel(channel: str) -> None:
+    """Serialise changes to one channel's integrations (who is default) until commit.
+
+    A row lock cannot do it: a channel's first integration has no row to lock yet.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            [f"{current_schema()}:integrations:{channel}"],
+        )
 
 
 def _locked(integration_id: str) -> Integration:

@@ -5,12 +5,12 @@ from integrations import views
 urlpatterns = [
     path("integrations", views.IntegrationListView.as_view(), name="integration-list"),
     path(
-        "integrations/<str:integration_id>",
+        "integrations/<public_id:integration_id>",
         views.IntegrationDetailView.as_view(),
         name="integration-detail",
     ),
     path(
-        "integrations/<str:integration_id>/sandbox/inbound",
+        "integrations/<public_id:integration_id>/sandbox/inbound",
         views.SandboxInboundView.as_view(),
         name="integration-sandbox-inbound",
     ),

@@ -8,13 +8,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations.serializers import SandboxInboundSerializer, render_message
-from conversations.services import receive_message
+from conversations.services import receive_callback
 from engium.api.errors import NotFound
 from engium.api.pagination import paginate
 from engium.api.views import EngiumAPIView
 from integrations import services
 from integrations.models import Integration
-from integrations.providers.registry import get_provider
 from integrations.serializers import (
     IntegrationCreateSerializer,
     IntegrationListQuery,
@@ -73,6 +72,5 @@ class SandboxInboundView(EngiumAPIView):
         if integration.provider != "sandbox":
             raise NotFound("Only sandbox integrations simulate inbound messages.")
         payload = self.parse_body(SandboxInboundSerializer)
-        batch = get_provider(integration.provider).parse_callback(integration.config, payload)
-        messages = [receive_message(integration, inbound) for inbound in batch.inbound]
+        messages = receive_callback(integration, payload)
         return Response(render_message(messages[0]), status=status.HTTP_201_CREATED)

@@ -24,6 +24,8 @@ from tenants import keys
 from tenants.models import TENANT_ID_PATTERN, ApiKey, Tenant
 
 _MISSING = "missing"
+# Unknown tenants and keys are remembered briefly only: guessing must not fill the cache.
+_MISSING_CACHE_SECONDS = 5
 _LAST_USED_EVERY_SECONDS = 60.0
 
 
@@ -65,7 +67,7 @@ def authenticate_api_request(tenant_header: str | None, authorization: str | Non
     key_entry = cached.get(key_key)
     if tenant_entry is None:
         tenant_entry = Tenant.objects.filter(public_id=public_id).first() or _MISSING
-        cache.set(tenant_key, tenant_entry, settings.ENGIUM_AUTH_CACHE_SECONDS)
+        cache.set(tenant_key, tenant_entry, _cache_seconds(tenant_entry))
     if key_entry is None:
         row = (
             ApiKey.objects.filter(key_hash=key_hash).values("id", "tenant_id", "revoked_at").first()
@@ -73,7 +75,7 @@ def authenticate_api_request(tenant_header: str | None, authorization: str | Non
         key_entry = (
             (row["id"], row["tenant_id"], row["revoked_at"] is not None) if row else _MISSING
         )
-        cache.set(key_key, key_entry, settings.ENGIUM_AUTH_CACHE_SECONDS)
+        cache.set(key_key, key_entry, _cache_seconds(key_entry))
 
     if not isinstance(tenant_entry, Tenant) or not isinstance(key_entry, tuple):
         raise AuthenticationFailed()
@@ -85,6 +87,10 @@ def authenticate_api_request(tenant_header: str | None, authorization: str | Non
         raise TenantSuspended()
     _touch_last_used(key_id)
     return ApiPrincipal(tenant=tenant, api_key_id=key_id)
+
+
+def _cache_seconds(entry: object) -> int:
+    return _MISSING_CACHE_SECONDS if entry == _MISSING else settings.ENGIUM_AUTH_CACHE_SECONDS
 
 
 _last_used_lock = threading.Lock()

@@ -89,8 +89,12 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
 
 @pytest.fixture(autouse=True)
 def _fresh_cache_and_schema() -> Iterator[None]:
-    # Redis is not rolled back with the test's transaction: start every test empty.
-    cache.clear()
+    # Redis is not rolled back with the test's transaction: start every test with an empty
+    # cache. Only our keys go (a shared Redis database may hold the broker's queues too).
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    keys = list(client.scan_iter(match=f"{settings.CACHES['default']['KEY_PREFIX']}:*", count=1000))
+    if keys:
+        client.delete(*keys)
     yield
     connection.set_schema_to_public()
 

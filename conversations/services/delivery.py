@@ -53,6 +53,11 @@ def dispatch_delivery(schema_name: str, message_id: str, *, countdown: float = 0
     return True
 
 
+def _dispatch_or_mark(schema_name: str, message_id: str, *, countdown: float = 0) -> None:
+    if not dispatch_delivery(schema_name, message_id, countdown=countdown):
+        mark_undispatched([message_id])
+
+
 def deliver_message(message_id: str) -> Message | None:
     """Hand one message to its provider, if it is due and nobody else holds it.
 
@@ -64,6 +69,11 @@ def deliver_message(message_id: str) -> Message | None:
     if claimed is None:
         return None
     message, integration = claimed
+    if message.attempts > settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
+        # Only a worker dying mid-send, again and again, gets here: stop trying.
+        return _fail(
+            message, ProviderError("attempts_exhausted", "Delivery was attempted too often.")
+        )
     try:
         if integration is None or not integration.is_active:
             raise ProviderError(
@@ -88,6 +98,14 @@ def deliver_message(message_id: str) -> Message | None:
         if error.transient and message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
             return _retry_later(message, error)
         return _fail(message, error)
+    except Exception:
+        # A bug or an unreadable config must not strand the message in `sending`: retry it
+        # like a transient error, so it fails for good after the last attempt.
+        logger.exception("unexpected error delivering a message", extra={"message_id": message.pk})
+        internal = ProviderError("internal_error", "Delivery failed on our side.")
+        if message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
+            return _retry_later(message, internal)
+        return _fail(message, internal)
     return _record_sent(message, result)
 
 
@@ -118,7 +136,11 @@ def _record_sent(message: Message, result: SendResult) -> Message | None:
             return None
         locked.provider_message_id = result.provider_message_id
         locked.error_code, locked.error_message = "", ""
-        locked.save(update_fields=["provider_message_id", "error_code", "error_message"])
+        # The provider has it: nothing is due any more, even if it confirms `sent` later.
+        locked.next_attempt_at = None
+        locked.save(
+            update_fields=["provider_message_id", "error_code", "error_message", "next_attempt_at"]
+        )
         if result.status:
             change_message_status(locked, result.status)
         if result.scheduled_reports:
@@ -140,7 +162,7 @@ def _retry_later(message: Message, error: ProviderError) -> Message | None:
         )
         if updated:
             schema = current_schema()
-            transaction.on_commit(lambda: dispatch_delivery(schema, message.pk, countdown=delay))
+            transaction.on_commit(lambda: _dispatch_or_mark(schema, message.pk, countdown=delay))
     logger.info(
         "transient provider error; retrying",
         extra={"message_id": message.pk, "code": error.code, "retry_in": round(delay, 2)},
@@ -211,19 +233,28 @@ def apply_status_report(report: StatusReport) -> Message | None:
     return message
 
 
+def mark_undispatched(message_ids: list[str]) -> None:
+    """Their delivery task could not be published: the next sweep dispatches them at once."""
+    Message.objects.filter(pk__in=message_ids, status__in=PENDING_DELIVERY).update(
+        dispatched_at=None
+    )
+
+
 def redispatch_overdue_messages(*, now: datetime | None = None, limit: int = 500) -> int:
     """Enqueue delivery for due messages of the current tenant whose task went missing.
 
-    A message is overdue when it was due and its last dispatch is older than
-    ``ENGIUM_REDISPATCH_AFTER_SECONDS``; the new dispatch is recorded first, so each
-    sweep enqueues a message at most once per interval.
+    A due message is re-dispatched at once when its publish failed (``dispatched_at`` is
+    cleared then), and otherwise when its last dispatch is older than
+    ``ENGIUM_REDISPATCH_AFTER_SECONDS`` (its task was lost with a broker or worker). The
+    new dispatch is recorded first, so each sweep enqueues a message at most once.
     """
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
     with transaction.atomic():
         ids = list(
             Message.objects.select_for_update(skip_locked=True)
-            .filter(status__in=PENDING_DELIVERY, next_attempt_at__lte=now, dispatched_at__lte=stale)
+            .filter(status__in=PENDING_DELIVERY, next_attempt_at__lte=now)
+            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale))
             .order_by("next_attempt_at")
             .values_list("pk", flat=True)[:limit]
         )
@@ -234,6 +265,6 @@ def redispatch_overdue_messages(*, now: datetime | None = None, limit: int = 500
     for sent, message_id in enumerate(ids):
         if not dispatch_delivery(schema, message_id):
             # Broker still down: the next sweep tries the rest again at once.
-            Message.objects.filter(pk__in=ids[sent:]).update(dispatched_at=stale)
+            mark_undispatched(ids[sent:])
             return sent
     return len(ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,33 +55,39 @@ def send_message(
     enqueues it later: an accepted message is never lost.
     """
     recipient = normalize_recipient(recipient)
-    routing = get_routing()
-    integration_id = routing.integrations.get(channel)
-    if integration_id is None:
-        raise ChannelNotConfigured(
-            f"No active {channel} integration: connect one in Settings → Integrations.",
-            field="channel",
-        )
     if agent_role_id is not None and not AgentRole.objects.filter(pk=agent_role_id).exists():
         raise AgentRoleNotFound(field="agent_role_id")
     if content.template is not None:
         raise TemplateNotFound(field="message.template.id")
 
-    try:
-        message = _record_message(
-            channel=channel,
-            recipient=recipient,
-            integration_id=integration_id,
-            agent_role_id=agent_role_id,
-            default_agent_role_id=routing.default_agent_role_id,
-            direction=MessageDirection.OUTBOUND,
-            status=MessageStatus.QUEUED,
-            content=content,
-        )
-    except IntegrityError as exc:
-        # The cached routing named an integration that was removed meanwhile.
-        forget_routing()
-        raise ChannelNotConfigured(field="channel") from exc
+    # The routing comes from the cache; if a foreign key fails, it named an integration or
+    # agent role removed meanwhile: read it afresh and try once more.
+    for fresh in (False, True):
+        routing = get_routing(refresh=fresh)
+        integration_id = routing.integrations.get(channel)
+        if integration_id is None:
+            raise ChannelNotConfigured(
+                f"No active {channel} integration: connect one in Settings → Integrations.",
+                field="channel",
+            )
+        try:
+            message = _record_message(
+                channel=channel,
+                recipient=recipient,
+                integration_id=integration_id,
+                agent_role_id=agent_role_id,
+                default_agent_role_id=routing.default_agent_role_id,
+                direction=MessageDirection.OUTBOUND,
+                status=MessageStatus.QUEUED,
+                content=content,
+            )
+            break
+        except IntegrityError as exc:
+            forget_routing()
+            if fresh:
+                if agent_role_id is not None:
+                    raise AgentRoleNotFound(field="agent_role_id") from exc
+                raise ChannelNotConfigured(field="channel") from exc
     schema = current_schema()
     transaction.on_commit(lambda: submit_delivery(schema, message.id))
     return message
@@ -202,7 +209,10 @@ def _record_message(
         updated_at=now,
     )
     message_event = None if outbound else EventType.MESSAGE_RECEIVED
-    with connection.cursor() as cursor:
+    # One statement is atomic on its own; inside a caller's transaction, a savepoint keeps
+    # a failed statement from aborting it.
+    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with guard, connection.cursor() as cursor:
         cursor.execute(
             _RECORD_SQL,
             {

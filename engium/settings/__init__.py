@@ -11,7 +11,9 @@ import hashlib
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from engium.embedded import broker_url_for
 
@@ -35,8 +37,12 @@ SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else _DEV_SECRET_KEY
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when ENGIUM_ENV=production")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if not PRODUCTION else [])
-ENGIUM_PUBLIC_URL = env.str("ENGIUM_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
+ENGIUM_PUBLIC_URL = env.str(
+    "ENGIUM_PUBLIC_URL", default="" if PRODUCTION else "http://localhost:8000"
+).rstrip("/")
+if PRODUCTION and not (ALLOWED_HOSTS and ENGIUM_PUBLIC_URL):
+    raise ImproperlyConfigured("ALLOWED_HOSTS and ENGIUM_PUBLIC_URL must be set in production")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[ENGIUM_PUBLIC_URL])
 
 # ------------------------------------------------------------------------------
@@ -120,6 +126,8 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("ENGIUM_CACHE_PREFIX", default="engium"),
         "TIMEOUT": 300,
+        # A cache that hangs would hang every request: fail fast and fall back (engium.cache).
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
 }
 
@@ -131,6 +139,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Declared, so that a plain `celery -A engium worker` consumes every queue.
+CELERY_TASK_QUEUES = [Queue(name) for name in ("delivery", "webhooks", "agents", "default")]
 CELERY_TASK_ROUTES = {
     "conversations.deliver_message": {"queue": "delivery"},
     "conversations.deliver_messages": {"queue": "delivery"},
@@ -176,6 +186,13 @@ ENGIUM_ENCRYPTION_KEYS = env.list(
 )
 if not ENGIUM_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("ENGIUM_ENCRYPTION_KEY must be set when ENGIUM_ENV=production")
+for _key in ENGIUM_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key.encode())
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            "ENGIUM_ENCRYPTION_KEY holds a key that is not a Fernet key (32 url-safe base64 bytes)"
+        ) from _exc
 
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
@@ -229,8 +246,9 @@ SPECTACULAR_SETTINGS = {
 # Outbound messages per minute by plan; a tenant's own `rate_limit` overrides it.
 ENGIUM_PLAN_RATE_LIMITS = {"free": 100, "starter": 500, "pro": 2000}
 ENGIUM_CONVERSATION_IDLE_SECONDS = env.int("ENGIUM_CONVERSATION_IDLE_SECONDS", default=24 * 3600)
-# A queued message whose task has not claimed it this long after it was due is re-dispatched.
-ENGIUM_REDISPATCH_AFTER_SECONDS = env.float("ENGIUM_REDISPATCH_AFTER_SECONDS", default=30.0)
+# A due message whose task was published but has not claimed it this long is re-dispatched
+# (its task was lost with a broker or a worker). A failed publish is re-dispatched at once.
+ENGIUM_REDISPATCH_AFTER_SECONDS = env.float("ENGIUM_REDISPATCH_AFTER_SECONDS", default=300.0)
 # How long a worker owns a message it is sending before another may take it over.
 ENGIUM_DELIVERY_LEASE_SECONDS = env.float("ENGIUM_DELIVERY_LEASE_SECONDS", default=120.0)
 ENGIUM_DELIVERY_MAX_ATTEMPTS = env.int("ENGIUM_DELIVERY_MAX_ATTEMPTS", default=8)
@@ -247,7 +265,7 @@ ENGIUM_PROVIDER_TIMEOUT_SECONDS = env.float("ENGIUM_PROVIDER_TIMEOUT_SECONDS", d
 ENGIUM_PROVIDERS = {
     "sandbox": "integrations.providers.sandbox.SandboxProvider",
 }
-ENGIUM_AUTH_CACHE_SECONDS = env.int("ENGIUM_AUTH_CACHE_SECONDS", default=300)
+ENGIUM_AUTH_CACHE_SECONDS = env.int("ENGIUM_AUTH_CACHE_SECONDS", default=60)
 
 # ------------------------------------------------------------------------------
 # Static files, i18n

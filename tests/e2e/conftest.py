@@ -108,7 +108,6 @@ class Stack:
                 "ENGIUM_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
                 "ENGIUM_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
                 "ENGIUM_OUTBOX_SWEEP_SECONDS": "1",
-                "ENGIUM_REDISPATCH_AFTER_SECONDS": "1",
                 "DATABASE_CONN_MAX_AGE": "0",
                 "PYTHONPATH": str(BASE_DIR),
                 "LOG_LEVEL": "WARNING",

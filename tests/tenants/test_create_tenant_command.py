@@ -172,13 +172,14 @@ def test_bad_arguments_fail_and_create_nothing(db: None, args: list[str]) -> Non
     assert "api_key" not in out.getvalue()
 
 
-def test_a_created_tenant_can_call_send_at_once(api: ApiClient, db: None) -> None:
-    # Accepted if the tenant starts with integrations, else refused cleanly: never a 500 or 401.
+def test_a_created_tenant_is_authenticated_but_has_no_channel_yet(api: ApiClient, db: None) -> None:
+    # A new tenant connects its channels itself (Settings → Integrations): its key works at
+    # once, and a send is refused cleanly until a channel is connected.
     fixture = as_fixture(run("--name", "Fresh", "--plan", "free", "--json"))
+    assert api.get("conversations", tenant=fixture).status_code == 200
     response = api.send(fixture)
-    assert response.status_code in {201, 400}, response.content
-    if response.status_code == 400:
-        assert error_of(response)["code"] == "channel_not_configured"
+    assert response.status_code == 400, response.content
+    assert error_of(response)["code"] == "channel_not_configured"
 
 
 # ------------------------------------------------------------------ as a real process
