@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.cache import cache
-
 from agents.models import AgentRole
+from engium.cache import hot_cache
 from engium.tenancy import current_schema
 from integrations.models import Integration, IntegrationStatus
 
@@ -30,7 +29,7 @@ def _cache_key(schema_name: str) -> str:
 def get_routing(*, refresh: bool = False) -> Routing:
     """The current tenant's routing (the connection's schema); ``refresh``: not from cache."""
     key = _cache_key(current_schema())
-    routing: Routing | None = None if refresh else cache.get(key)
+    routing: Routing | None = None if refresh else hot_cache.get(key)
     if routing is None:
         integrations = dict(
             Integration.objects.filter(
@@ -41,9 +40,9 @@ def get_routing(*, refresh: bool = False) -> Routing:
         routing = Routing(
             integrations=integrations, default_agent_role_id=str(role_id) if role_id else None
         )
-        cache.set(key, routing, CACHE_SECONDS)
+        hot_cache.set(key, routing, CACHE_SECONDS)
     return routing
 
 
 def forget_routing(schema_name: str | None = None) -> None:
-    cache.delete(_cache_key(schema_name or current_schema()))
+    hot_cache.delete(_cache_key(schema_name or current_schema()))

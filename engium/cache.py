@@ -10,8 +10,12 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -65,3 +69,66 @@ class RedisCache(DjangoRedisCache):
     delete_many = _tolerant("delete_many", None)
     has_key = _tolerant("has_key", False)
     touch = _tolerant("touch", False)
+
+
+class HotCache:
+    """Small, hot entries (tenants, keys, routing): a per-process memo in front of Redis.
+
+    The memo keeps an entry ``ENGIUM_LOCAL_CACHE_SECONDS`` (1 s by default), which takes a
+    Redis round trip off nearly every API request. `delete` clears this process's memo at
+    once and Redis for everyone; other processes notice within the memo's lifetime.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._memo: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _seconds(self) -> float:
+        return float(settings.ENGIUM_LOCAL_CACHE_SECONDS)
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        now = time.monotonic()
+        found: dict[str, Any] = {}
+        with self._lock:
+            for key in keys:
+                entry = self._memo.get(key)
+                if entry is not None and entry[0] > now:
+                    found[key] = entry[1]
+        missing = [key for key in keys if key not in found]
+        if missing:
+            fetched = cache.get_many(missing)
+            self._remember(fetched)
+            found.update(fetched)
+        return found
+
+    def get(self, key: str) -> Any:
+        return self.get_many([key]).get(key)
+
+    def set(self, key: str, value: Any, timeout: float) -> None:
+        cache.set(key, value, timeout)
+        self._remember({key: value})
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._memo.pop(key, None)
+        cache.delete(key)
+
+    def clear_local(self) -> None:
+        with self._lock:
+            self._memo.clear()
+
+    def _remember(self, entries: dict[str, Any]) -> None:
+        seconds = self._seconds()
+        if seconds <= 0 or not entries:
+            return
+        expires = time.monotonic() + seconds
+        with self._lock:
+            if len(self._memo) + len(entries) > self.MAX_ENTRIES:
+                self._memo.clear()
+            for key, value in entries.items():
+                self._memo[key] = (expires, value)
+
+
+hot_cache = HotCache()

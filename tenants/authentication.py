@@ -1,7 +1,8 @@
 """Who is calling the API: the tenant from `X-Tenant-ID` and the key from `Authorization`.
 
-Both resolve from the cache on the warm path (one Redis round trip, no SQL); the cache is
-cleared when a tenant or key changes (see `tenants.signals`). Every failure is the same
+Both resolve from `engium.cache.hot_cache` on the warm path (a per-process memo, else one
+Redis round trip; no SQL); entries are dropped when a tenant or key changes (see
+`tenants.signals`), in other processes within ``ENGIUM_LOCAL_CACHE_SECONDS``. Every failure is the same
 401, so the answer never reveals which tenants exist; a suspended tenant is a 403, and
 only to a caller holding one of its valid keys.
 """
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from engium.api.errors import AuthenticationFailed, TenantSuspended
+from engium.cache import hot_cache
 from tenants import keys
 from tenants.models import TENANT_ID_PATTERN, ApiKey, Tenant
 
@@ -62,12 +63,12 @@ def authenticate_api_request(tenant_header: str | None, authorization: str | Non
 
     key_hash = keys.hash_key(raw_key)
     tenant_key, key_key = tenant_cache_key(public_id), api_key_cache_key(key_hash)
-    cached = cache.get_many([tenant_key, key_key])
+    cached = hot_cache.get_many([tenant_key, key_key])
     tenant_entry = cached.get(tenant_key)
     key_entry = cached.get(key_key)
     if tenant_entry is None:
         tenant_entry = Tenant.objects.filter(public_id=public_id).first() or _MISSING
-        cache.set(tenant_key, tenant_entry, _cache_seconds(tenant_entry))
+        hot_cache.set(tenant_key, tenant_entry, _cache_seconds(tenant_entry))
     if key_entry is None:
         row = (
             ApiKey.objects.filter(key_hash=key_hash).values("id", "tenant_id", "revoked_at").first()
@@ -75,7 +76,7 @@ def authenticate_api_request(tenant_header: str | None, authorization: str | Non
         key_entry = (
             (row["id"], row["tenant_id"], row["revoked_at"] is not None) if row else _MISSING
         )
-        cache.set(key_key, key_entry, _cache_seconds(key_entry))
+        hot_cache.set(key_key, key_entry, _cache_seconds(key_entry))
 
     if not isinstance(tenant_entry, Tenant) or not isinstance(key_entry, tuple):
         raise AuthenticationFailed()

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from engium.cache import hot_cache
 from tenants.authentication import api_key_cache_key, tenant_cache_key
 from tenants.models import ApiKey, Tenant
 
 
 def _forget(key: str) -> None:
-    cache.delete(key)
+    hot_cache.delete(key)
     # Also after commit: a reader may have cached the old row while the write was open.
-    transaction.on_commit(lambda: cache.delete(key))
+    transaction.on_commit(lambda: hot_cache.delete(key))
 
 
 @receiver([post_save, post_delete], sender=Tenant)

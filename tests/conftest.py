@@ -21,6 +21,7 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
+from engium.cache import hot_cache
 from integrations.models import Channel
 from integrations.services import connect_integration
 from tenants.models import Plan, Tenant
@@ -95,6 +96,7 @@ def _fresh_cache_and_schema() -> Iterator[None]:
     keys = list(client.scan_iter(match=f"{settings.CACHES['default']['KEY_PREFIX']}:*", count=1000))
     if keys:
         client.delete(*keys)
+    hot_cache.clear_local()
     yield
     connection.set_schema_to_public()
 
