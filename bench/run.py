@@ -96,7 +96,10 @@ headers = {{
     "HTTP_X_TENANT_ID": "{tenant["tenant_id"]}",
 }}
 body = json.dumps({json.dumps(BODY)})
+from django.db import close_old_connections
 def send():
+    # The test client skips this request_started handler; gunicorn runs it (health checks).
+    close_old_connections()
     answer = client.post("/api/v1/conversations/send", body, content_type="application/json",
                          **headers)
     assert answer.status_code == 201, answer.content
