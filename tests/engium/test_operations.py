@@ -64,3 +64,29 @@ def test_ids_are_prefixed_time_ordered_and_validated() -> None:
     assert not is_valid_id(ids[0], "sess")
     assert not is_valid_id("msg_" + "i" * 26, "msg"), "i is not Crockford base32"
     assert not is_valid_id(None, "msg") and not is_valid_id("msg_short", "msg")
+
+
+def test_tasks_carry_the_request_id_of_the_request_that_enqueued_them() -> None:
+    import json
+
+    from conversations.services import dispatch_delivery
+    from engium.celery import app
+    from engium.logging import current_request_id
+
+    client = app.connection_for_write().default_channel.client
+    message_id = new_id("msg")
+    current_request_id.set("req_test_carried")
+    try:
+        assert dispatch_delivery("t_nobody", message_id)
+    finally:
+        current_request_id.set(None)
+    ours = [
+        raw
+        for raw in client.lrange("delivery", 0, -1)
+        if message_id in json.loads(raw)["headers"].get("argsrepr", "")
+    ]
+    assert len(ours) == 1
+    client.lrem("delivery", 1, ours[0])  # leave the queue as found
+    headers = json.loads(ours[0])["headers"]
+    assert headers["request_id"] == "req_test_carried"
+    assert headers["_schema_name"] == "t_nobody"
