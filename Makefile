@@ -24,6 +24,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 format: install
 	$(BIN)/ruff format .

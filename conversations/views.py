@@ -10,6 +10,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations import selectors, services
+from conversations.schema import (
+    CONVERSATION_ID,
+    MESSAGE_ID,
+    SEND_EXAMPLES,
+    ConversationDetailSerializer,
+    ConversationPageSerializer,
+    ConversationSerializer,
+    MessagePageSerializer,
+    MessageSerializer,
+    SendResultSerializer,
+)
 from conversations.serializers import (
     ConversationListQuery,
     MessageListQuery,
@@ -19,14 +30,37 @@ from conversations.serializers import (
     render_send_result,
 )
 from engium.api.pagination import paginate
+from engium.api.schema import AUTH_ERRORS, BODY_ERRORS, MALFORMED_BODY, error_responses
 from engium.api.views import EngiumAPIView
+
+_LIST_400 = "A filter is not valid (`validation_error`, `invalid_recipient`)."
 
 
 class SendMessageView(EngiumAPIView):
     @extend_schema(
-        request=SendMessageSerializer,
-        responses={201: OpenApiResponse(description="The conversation with the queued message.")},
+        operation_id="conversations_send",
         summary="Send a message",
+        description=(
+            "Queue a text, media or template message to a recipient on a channel. It joins the "
+            "recipient's open conversation on that channel, or opens a new one. Delivery is "
+            "asynchronous: follow `status` on the message, or subscribe to webhooks."
+        ),
+        request=SendMessageSerializer,
+        examples=SEND_EXAMPLES,
+        responses={
+            201: OpenApiResponse(
+                SendResultSerializer, description="The conversation, with the queued message."
+            ),
+            **error_responses(
+                *BODY_ERRORS,
+                e400=(
+                    f"The request is not valid: a field (`validation_error`), {MALFORMED_BODY}, "
+                    "the recipient (`invalid_recipient`), no active integration for the channel "
+                    "(`channel_not_configured`), an unknown `agent_role_id` "
+                    "(`agent_role_not_found`) or template (`template_not_found`)."
+                ),
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.parse_body(SendMessageSerializer)
@@ -46,7 +80,16 @@ class SendMessageView(EngiumAPIView):
 
 
 class ConversationListView(EngiumAPIView):
-    @extend_schema(parameters=[ConversationListQuery], summary="List conversations")
+    @extend_schema(
+        operation_id="conversations_list",
+        summary="List conversations",
+        description="Conversations, newest first, without their messages; cursor-paginated.",
+        parameters=[ConversationListQuery],
+        responses={
+            200: ConversationPageSerializer,
+            **error_responses(400, *AUTH_ERRORS, e400=_LIST_400),
+        },
+    )
     def get(self, request: Request) -> Response:
         query = self.parse_query(ConversationListQuery)
         page = paginate(
@@ -58,21 +101,49 @@ class ConversationListView(EngiumAPIView):
 
 
 class ConversationDetailView(EngiumAPIView):
-    @extend_schema(summary="A conversation with its latest 100 messages")
+    @extend_schema(
+        operation_id="conversations_retrieve",
+        summary="A conversation with its latest 100 messages",
+        description="The conversation and its latest 100 messages (oldest first), with history.",
+        parameters=[CONVERSATION_ID],
+        responses={200: ConversationDetailSerializer, **error_responses(*AUTH_ERRORS, 404)},
+    )
     def get(self, request: Request, conversation_id: str) -> Response:
         conversation, messages = selectors.get_conversation(conversation_id)
         return Response(render_conversation(conversation, messages=messages))
 
 
 class CloseConversationView(EngiumAPIView):
-    @extend_schema(request=None, summary="Close a conversation")
+    @extend_schema(
+        operation_id="conversations_close",
+        summary="Close a conversation",
+        description=(
+            "Close an open conversation; closing a closed one changes nothing. The next send "
+            "to the recipient on the channel opens a new conversation. Takes no body."
+        ),
+        request=None,
+        parameters=[CONVERSATION_ID],
+        responses={
+            200: OpenApiResponse(ConversationSerializer, description="The closed conversation."),
+            **error_responses(*AUTH_ERRORS, 404, 413, 415),
+        },
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = services.close_conversation(conversation_id)
         return Response(render_conversation(conversation))
 
 
 class MessageListView(EngiumAPIView):
-    @extend_schema(parameters=[MessageListQuery], summary="List messages")
+    @extend_schema(
+        operation_id="messages_list",
+        summary="List messages",
+        description="Messages of every conversation, newest first, with their status history.",
+        parameters=[MessageListQuery],
+        responses={
+            200: MessagePageSerializer,
+            **error_responses(400, *AUTH_ERRORS, e400=_LIST_400),
+        },
+    )
     def get(self, request: Request) -> Response:
         query = self.parse_query(MessageListQuery)
         page = paginate(
@@ -84,6 +155,12 @@ class MessageListView(EngiumAPIView):
 
 
 class MessageDetailView(EngiumAPIView):
-    @extend_schema(summary="A message with its status history")
+    @extend_schema(
+        operation_id="messages_retrieve",
+        summary="A message with its status history",
+        description="The message and every status it went through, oldest first.",
+        parameters=[MESSAGE_ID],
+        responses={200: MessageSerializer, **error_responses(*AUTH_ERRORS, 404)},
+    )
     def get(self, request: Request, message_id: str, **kwargs: Any) -> Response:
         return Response(render_message(selectors.get_message(message_id)))

@@ -1,10 +1,10 @@
 """Who is calling the API: the tenant from `X-Tenant-ID` and the key from `Authorization`.
 
-Both resolve from `engium.cache.hot_cache` on the warm path (a per-process memo, else one
-Redis round trip; no SQL); entries are dropped when a tenant or key changes (see
-`tenants.signals`), in other processes within ``ENGIUM_LOCAL_CACHE_SECONDS``. Every failure is the same
-401, so the answer never reveals which tenants exist; a suspended tenant is a 403, and
-only to a caller holding one of its valid keys.
+Both resolve from `engium.cache.hot_cache` on the warm path (a per-process memo, else
+one Redis round trip; no SQL); entries are dropped when a tenant or key changes (see
+`tenants.signals`), in other processes within ``ENGIUM_LOCAL_CACHE_SECONDS``. Every
+failure is the same 401, so the answer never reveals which tenants exist; a suspended
+tenant is a 403, and only to a caller holding one of its valid keys.
 """
 
 from __future__ import annotations

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
+# Documented as what its users (`recipient`, `from`) take: anything else is a 400.
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "A phone number in E.164 format: `+`, country code and number.",
+        "example": "+15550102999",
+    }
+)
 class PassThroughField(serializers.Field):
     """Any JSON value, unchanged; the service checks its type (no re-encoding on the way)."""
 

@@ -163,6 +163,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Workers log through Django's LOGGING (one JSON object per line) like the web processes.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {
         "task": "conversations.sweep_undelivered",
@@ -225,7 +227,15 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engium API",
-    "DESCRIPTION": "WhatsApp, SMS and Voice conversations behind one REST API.",
+    "DESCRIPTION": (
+        "WhatsApp, SMS and Voice conversations behind one REST API.\n\n"
+        "Every request carries `Authorization: Bearer <API key>` and `X-Tenant-ID`. Bodies are "
+        "JSON (`Content-Type: application/json`, at most 1 MiB). Every error answer is "
+        '`{"error": {"code", "message", "field"?, "details"?}}`; besides the statuses listed '
+        "per operation, a method a path does not offer answers 405 (`method_not_allowed`, with "
+        "`Allow`) and an `Accept` header without JSON answers 406 (`not_acceptable`). Every "
+        "answer carries an `X-Request-ID` header."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
@@ -234,13 +244,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKey": {"type": "http", "scheme": "bearer"},
-            "TenantId": {"type": "apiKey", "in": "header", "name": "X-Tenant-ID"},
-        }
+    # Security schemes come from `engium.api.schema.ApiKeyAuthenticationScheme`.
+    # Choice labels equal their values: a "* `x` - x" list would only repeat the enum.
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    # Enums shared by several fields named alike get one name each.
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "integrations.models.Channel.values",
+        "ConversationStatusEnum": "conversations.models.ConversationStatus.values",
+        "MessageStatusEnum": "conversations.models.MessageStatus.values",
+        "MessageDirectionEnum": "conversations.models.MessageDirection.values",
+        "IntegrationStatusEnum": "integrations.models.IntegrationStatus.values",
+        "LanguageEnum": "tenants.models.Language.values",
     },
-    "SECURITY": [{"ApiKey": [], "TenantId": []}],
 }
 
 # ------------------------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""OpenAPI documentation of the conversations API: the answers of the `render_*` functions.
+
+Documentation only: the renderers in `conversations.serializers` stay the runtime path.
+Every field here mirrors a key those renderers write (checked by
+`tests/engium/test_openapi.py`), so change both together.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample
+from rest_framework import serializers
+
+from conversations.models import ConversationStatus, MessageDirection, MessageStatus
+from conversations.serializers import MEDIA_TYPES
+from engium.api.schema import id_path_parameter, page_serializer
+from integrations.models import Channel
+from tenants.models import Language
+
+# ------------------------------------------------------------------ answers
+
+
+class MessageTemplateSerializer(serializers.Serializer):
+    """The template reference a message was sent with."""
+
+    id = serializers.CharField()
+    language = serializers.ChoiceField(choices=Language.values, required=False)
+    variables = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class MessageStatusChangeSerializer(serializers.Serializer):
+    """One step of a message's status history, oldest first."""
+
+    status = serializers.ChoiceField(choices=MessageStatus.values)
+    at = serializers.DateTimeField()
+    error_code = serializers.CharField(
+        required=False, help_text="Why the message failed (on `failed` and `undelivered`)."
+    )
+
+
+class MessageSerializer(serializers.Serializer):
+    """A message, outbound (sent through the API) or inbound (written by the recipient)."""
+
+    id = serializers.CharField(help_text="`msg_…`")
+    conversation_id = serializers.CharField(help_text="`sess_…`")
+    direction = serializers.ChoiceField(choices=MessageDirection.values)
+    channel = serializers.ChoiceField(choices=Channel.values)
+    recipient = serializers.CharField(help_text="The customer's phone number, E.164.")
+    status = serializers.ChoiceField(choices=MessageStatus.values)
+    text = serializers.CharField(
+        allow_blank=True, help_text="As sent (templates rendered); empty for media only."
+    )
+    media_url = serializers.URLField(allow_null=True)
+    media_type = serializers.CharField(
+        allow_null=True, help_text=f"One of {', '.join(MEDIA_TYPES)}."
+    )
+    template = MessageTemplateSerializer(allow_null=True)
+    error_code = serializers.CharField(allow_null=True, help_text="Why the message failed.")
+    error_message = serializers.CharField(allow_null=True)
+    attempts = serializers.IntegerField(help_text="Delivery attempts so far.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    status_history = MessageStatusChangeSerializer(many=True)
+
+
+class ConversationSerializer(serializers.Serializer):
+    """The thread between one tenant channel and one recipient."""
+
+    id = serializers.CharField(help_text="`sess_…`")
+    status = serializers.ChoiceField(choices=ConversationStatus.values)
+    channel = serializers.ChoiceField(choices=Channel.values)
+    recipient = serializers.CharField(help_text="The customer's phone number, E.164.")
+    agent_role_id = serializers.UUIDField(allow_null=True)
+    integration_id = serializers.CharField(
+        allow_null=True, help_text="`intg_…`; null once the integration is removed."
+    )
+    created_at = serializers.DateTimeField()
+    last_activity_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    """A conversation with its latest 100 messages, oldest first."""
+
+    messages = MessageSerializer(many=True)
+
+
+class SendResultSerializer(ConversationSerializer):
+    """The answer of a send: the conversation, with the queued message."""
+
+    message = MessageSerializer()
+
+
+ConversationPageSerializer = page_serializer("ConversationPage", ConversationSerializer)
+MessagePageSerializer = page_serializer("MessagePage", MessageSerializer)
+
+CONVERSATION_ID = id_path_parameter("conversation_id", "sess", "conversation")
+MESSAGE_ID = id_path_parameter("message_id", "msg", "message")
+
+# ------------------------------------------------------------------ request examples
+
+SEND_EXAMPLES = [
+    OpenApiExample(
+        "First message",
+        summary="Text on WhatsApp",
+        description="The example of the First Message guide.",
+        value={
+            "recipient": "+15550102999",
+            "channel": "whatsapp",
+            "message": {"text": "Hello from Engium! How can we help you today?"},
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Media",
+        summary="An image with a caption",
+        value={
+            "recipient": "+15550102999",
+            "channel": "whatsapp",
+            "message": {
+                "text": "Your order is on its way.",
+                "media_url": "https://example.com/receipt.png",
+                "media_type": "image",
+            },
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "SMS with an agent role",
+        summary="SMS answered by a chosen agent role",
+        value={
+            "recipient": "+15550102999",
+            "channel": "sms",
+            "message": {"text": "Reply to this message to talk to our assistant."},
+            "agent_role_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        },
+        request_only=True,
+    ),
+]

@@ -1,0 +1,343 @@
+"""The OpenAPI schema documents every answer, and the API answers exactly what it documents.
+
+The answers are rendered by hand (`render_*`), and documented by separate serializers
+(`*/schema.py`); these tests keep the two from drifting apart. Every object a real answer
+holds must have exactly the documented properties: none undocumented, none required missing,
+and every optional one seen in some answer of the test.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from drf_spectacular.generators import SchemaGenerator
+
+from conversations import services
+from tests.conftest import ApiClient, TenantFixture, error_of
+
+OPERATION_IDS = {
+    "conversations_send",
+    "conversations_list",
+    "conversations_retrieve",
+    "conversations_close",
+    "messages_list",
+    "messages_retrieve",
+    "integrations_list",
+    "integrations_create",
+    "integrations_retrieve",
+    "integrations_update",
+    "integrations_destroy",
+    "integrations_sandbox_inbound",
+}
+FAILING_RECIPIENT = "+15550100001"  # the sandbox refuses numbers ending in 0001
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def operations(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        operation["operationId"]: operation
+        for item in schema["paths"].values()
+        for operation in item.values()
+    }
+
+
+class Conformance:
+    """Checks answers against the schema, and records which properties they held."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.components: dict[str, Any] = schema["components"]["schemas"]
+        self.operations = operations(schema)
+        self.seen: dict[str, set[str]] = defaultdict(set)
+
+    def answer(self, response: Any, operation_id: str, status: int) -> Any:
+        """Check one real answer against what ``operation_id`` documents for its status."""
+        assert response.status_code == status, response.content
+        documented = self.operations[operation_id]["responses"]
+        assert str(status) in documented, f"{operation_id} answered an undocumented {status}"
+        body = response.json()
+        node = documented[str(status)]["content"]["application/json"]["schema"]
+        self.check(body, node, f"{operation_id} {status}")
+        return body
+
+    def check(self, value: Any, node: dict[str, Any], where: str, name: str = "") -> None:
+        if "$ref" in node:
+            component = node["$ref"].rsplit("/", 1)[-1]
+            self.check(value, self.components[component], where, component)
+            return
+        if value is None:
+            assert node.get("nullable"), f"{where} is null; the schema does not allow it"
+            return
+        if "allOf" in node:  # how a nullable reference is written
+            for part in node["allOf"]:
+                self.check(value, part, where)
+            return
+        if "enum" in node:
+            assert value in node["enum"], f"{where}: {value!r} not in {node['enum']}"
+        kind = node.get("type")
+        if kind == "object":
+            assert isinstance(value, dict), f"{where}: not an object"
+            if "properties" in node:
+                self._check_properties(value, node, where, name)
+            elif isinstance(node.get("additionalProperties"), dict):
+                for key, item in value.items():
+                    self.check(item, node["additionalProperties"], f"{where}.{key}")
+        elif kind == "array":
+            assert isinstance(value, list), f"{where}: not an array"
+            for index, item in enumerate(value):
+                self.check(item, node["items"], f"{where}[{index}]")
+        elif kind == "string":
+            self._check_string(value, node, where)
+        elif kind == "integer":
+            assert isinstance(value, int) and not isinstance(value, bool), f"{where}: not an int"
+        elif kind == "boolean":
+            assert isinstance(value, bool), f"{where}: not a boolean"
+        elif node:  # `{}` is any JSON value (free-form settings)
+            raise AssertionError(f"{where}: no type documented ({node})")
+
+    def _check_properties(
+        self, value: dict[str, Any], node: dict[str, Any], where: str, name: str
+    ) -> None:
+        documented, required = set(node["properties"]), set(node.get("required", ()))
+        undocumented, missing = set(value) - documented, required - set(value)
+        assert not undocumented, f"{where}: undocumented keys {sorted(undocumented)}"
+        assert not missing, f"{where}: documented keys missing {sorted(missing)}"
+        if name:
+            self.seen[name] |= set(value)
+        for key, item in value.items():
+            self.check(item, node["properties"][key], f"{where}.{key}")
+
+    def _check_string(self, value: Any, node: dict[str, Any], where: str) -> None:
+        assert isinstance(value, str), f"{where}: not a string"
+        if node.get("format") == "date-time":
+            assert datetime.fromisoformat(value).tzinfo is not None, f"{where}: {value!r}"
+        elif node.get("format") == "uuid":
+            uuid.UUID(value)
+        elif node.get("format") == "uri":
+            assert urlsplit(value).scheme in {"http", "https"}, f"{where}: {value!r}"
+        if "pattern" in node:
+            assert re.search(node["pattern"], value), f"{where}: {value!r} !~ {node['pattern']}"
+
+    def assert_every_property_seen(self) -> None:
+        """The union of the answers' keys is, per object, the documented properties."""
+        assert self.seen
+        for component, keys in self.seen.items():
+            documented = set(self.components[component]["properties"])
+            assert keys == documented, f"{component}: never answered {sorted(documented - keys)}"
+
+
+# ------------------------------------------------------------------ the schema itself
+
+
+def test_every_operation_documents_its_answers(schema: dict[str, Any]) -> None:
+    found = operations(schema)
+    assert set(found) == OPERATION_IDS
+    for operation_id, operation in found.items():
+        responses = operation["responses"]
+        success = [status for status in responses if status.startswith("2")]
+        assert len(success) == 1, operation_id
+        if success[0] != "204":
+            content = responses[success[0]].get("content", {})
+            assert "schema" in content.get("application/json", {}), operation_id
+        for status, response in responses.items():
+            if status.startswith("4"):
+                ref = response["content"]["application/json"]["schema"]["$ref"]
+                assert ref == "#/components/schemas/Error", (operation_id, status)
+        assert {"401", "403"} <= set(responses), operation_id
+        assert operation["security"] == [{"ApiKey": [], "TenantId": []}], operation_id
+        assert operation.get("summary") and operation.get("description"), operation_id
+        for parameter in operation.get("parameters", []):
+            assert parameter["schema"].get("type"), (operation_id, parameter["name"])
+
+
+def test_both_credentials_are_documented(schema: dict[str, Any]) -> None:
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["ApiKey"]["type"] == "http" and schemes["ApiKey"]["scheme"] == "bearer"
+    assert schemes["TenantId"] == {**schemes["TenantId"], "type": "apiKey", "in": "header"}
+    assert schemes["TenantId"]["name"] == "X-Tenant-ID"
+
+
+def test_the_send_example_is_the_first_message_guide(schema: dict[str, Any]) -> None:
+    body = operations(schema)["conversations_send"]["requestBody"]["content"]["application/json"]
+    assert body["examples"]["FirstMessage"]["value"] == {
+        "recipient": "+15550102999",
+        "channel": "whatsapp",
+        "message": {"text": "Hello from Engium! How can we help you today?"},
+    }
+    recipient = schema["components"]["schemas"]["SendMessage"]["properties"]["recipient"]
+    assert recipient["type"] == "string"
+
+
+def test_the_served_schema_is_public_json(schema: dict[str, Any]) -> None:
+    response = Client().get("/api/v1/schema/", {"format": "json"})
+    assert response.status_code == 200, response.content
+    served = response.json()
+    assert served["openapi"].startswith("3.")
+    assert set(operations(served)) == OPERATION_IDS
+
+
+# ------------------------------------------------------------------ real answers
+
+
+def test_answers_have_exactly_the_documented_keys(
+    api: ApiClient, tenant_a: TenantFixture, schema: dict[str, Any]
+) -> None:
+    check = Conformance(schema)
+
+    sent = check.answer(api.send(tenant_a), "conversations_send", 201)
+    failed = check.answer(
+        api.send(tenant_a, recipient=FAILING_RECIPIENT), "conversations_send", 201
+    )
+    with tenant_a.schema():
+        services.deliver_message(sent["message"]["id"])
+        services.deliver_message(failed["message"]["id"])
+
+    message = check.answer(
+        api.get(f"messages/{failed['message']['id']}", tenant=tenant_a), "messages_retrieve", 200
+    )
+    assert message["status"] == "failed" and message["status_history"][-1]["error_code"]
+    check.answer(
+        api.get(f"messages/{sent['message']['id']}", tenant=tenant_a), "messages_retrieve", 200
+    )
+    check.answer(api.get("messages", tenant=tenant_a), "messages_list", 200)
+
+    page = check.answer(
+        api.get("conversations", tenant=tenant_a, query={"limit": 1}), "conversations_list", 200
+    )
+    assert page["has_more"] and page["next_cursor"]
+    last = check.answer(
+        api.get("conversations", tenant=tenant_a, query={"cursor": page["next_cursor"]}),
+        "conversations_list",
+        200,
+    )
+    assert last["next_cursor"] is None
+    detail = check.answer(
+        api.get(f"conversations/{sent['id']}", tenant=tenant_a), "conversations_retrieve", 200
+    )
+    assert detail["messages"]
+    closed = check.answer(
+        api.post(f"conversations/{sent['id']}/close", tenant=tenant_a), "conversations_close", 200
+    )
+    assert closed["closed_at"]
+
+    created = check.answer(
+        api.post(
+            "integrations",
+            tenant=tenant_a,
+            json_body={
+                "channel": "sms",
+                "provider": "sandbox",
+                "config": {"timetable": {"sent": 0}},
+            },
+        ),
+        "integrations_create",
+        201,
+    )
+    assert created["callback_urls"] and created["config"]
+    check.answer(api.get("integrations", tenant=tenant_a), "integrations_list", 200)
+    path = f"integrations/{created['id']}"
+    check.answer(api.get(path, tenant=tenant_a), "integrations_retrieve", 200)
+    check.answer(
+        api.patch(path, tenant=tenant_a, json_body={"name": "Renamed"}), "integrations_update", 200
+    )
+    inbound = check.answer(
+        api.post(
+            f"{path}/sandbox/inbound",
+            tenant=tenant_a,
+            json_body={"from": "+15550102999", "text": "Hi"},
+        ),
+        "integrations_sandbox_inbound",
+        201,
+    )
+    assert inbound["direction"] == "inbound"
+    deleted = api.delete(path, tenant=tenant_a)
+    assert deleted.status_code == 204 and not deleted.content
+    assert "204" in check.operations["integrations_destroy"]["responses"]
+
+    check.assert_every_property_seen()
+
+
+def test_error_answers_have_exactly_the_documented_keys(
+    api: ApiClient, tenant_a: TenantFixture, schema: dict[str, Any]
+) -> None:
+    check = Conformance(schema)
+    limit = settings.ENGIUM_MAX_BODY_BYTES
+
+    invalid = check.answer(
+        api.post("conversations/send", tenant=tenant_a, json_body={"recipient": "+15550102999"}),
+        "conversations_send",
+        400,
+    )
+    assert invalid["error"]["code"] == "validation_error" and invalid["error"]["details"]
+    for response, operation_id, status in [
+        (api.post("conversations/send", tenant=tenant_a, raw="{"), "conversations_send", 400),
+        (api.send(tenant_a, channel="sms", recipient="12"), "conversations_send", 400),
+        (api.get("conversations", tenant=tenant_a, query={"limit": 0}), "conversations_list", 400),
+        (api.get("messages", tenant=tenant_a, query={"cursor": "x"}), "messages_list", 400),
+        (api.get("integrations", tenant=tenant_a, query={"status": "x"}), "integrations_list", 400),
+        (api.get("conversations"), "conversations_list", 401),
+        (
+            api.get("integrations", headers={"HTTP_X_TENANT_ID": tenant_a.id}),
+            "integrations_list",
+            401,
+        ),
+        (
+            api.post("conversations/send", tenant=tenant_a, raw=" " * (limit + 1)),
+            "conversations_send",
+            413,
+        ),
+        (
+            api.post("integrations", tenant=tenant_a, raw="x", content_type="text/plain"),
+            "integrations_create",
+            415,
+        ),
+        (
+            api.post(
+                "conversations/sess_00000000000000000000000000/close",
+                tenant=tenant_a,
+                raw="x",
+                content_type="text/plain",
+            ),
+            "conversations_close",
+            415,
+        ),
+        (
+            api.get("messages/msg_00000000000000000000000000", tenant=tenant_a),
+            "messages_retrieve",
+            404,
+        ),
+        (
+            api.get("conversations/sess_00000000000000000000000000", tenant=tenant_a),
+            "conversations_retrieve",
+            404,
+        ),
+        (
+            api.delete("integrations/intg_00000000000000000000000000", tenant=tenant_a),
+            "integrations_destroy",
+            404,
+        ),
+        (
+            api.post(
+                f"integrations/{tenant_a.integrations['sms']}/sandbox/inbound",
+                tenant=tenant_a,
+                json_body={"from": "not a number", "text": "Hi"},
+            ),
+            "integrations_sandbox_inbound",
+            400,
+        ),
+    ]:
+        error_of(response)
+        check.answer(response, operation_id, status)
+
+    check.assert_every_property_seen()
