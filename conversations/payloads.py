@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conversations.models import Conversation, Message
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+from engium.api.serializers import iso_time
 
 
 def conversation_payload(conversation: Conversation) -> dict[str, Any]:
@@ -18,8 +15,8 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "channel": conversation.channel,
         "recipient": conversation.recipient,
         "agent_role_id": str(conversation.agent_role_id) if conversation.agent_role_id else None,
-        "created_at": _iso(conversation.created_at),
-        "closed_at": _iso(conversation.closed_at),
+        "created_at": iso_time(conversation.created_at),
+        "closed_at": iso_time(conversation.closed_at),
     }
 
 
@@ -36,6 +33,6 @@ def message_payload(message: Message) -> dict[str, Any]:
         "media_type": message.media_type or None,
         "error_code": message.error_code or None,
         "error_message": message.error_message or None,
-        "created_at": _iso(message.created_at),
-        "updated_at": _iso(message.updated_at),
+        "created_at": iso_time(message.created_at),
+        "updated_at": iso_time(message.updated_at),
     }

@@ -10,7 +10,12 @@ from rest_framework import serializers
 from conversations.models import Conversation, ConversationStatus, Message, MessageDirection
 from conversations.models import MessageStatus as Status
 from engium.api.pagination import ListQuerySerializer
-from engium.api.serializers import PassThroughField, StrictSerializer, StrictUUIDField
+from engium.api.serializers import (
+    PassThroughField,
+    StrictSerializer,
+    StrictUUIDField,
+    iso_time,
+)
 from integrations.models import Channel
 from tenants.models import Language
 
@@ -92,10 +97,6 @@ class SandboxInboundSerializer(StrictSerializer):
 # ------------------------------------------------------------------ answers
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def render_message(message: Message, *, with_history: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": message.id,
@@ -111,14 +112,14 @@ def render_message(message: Message, *, with_history: bool = True) -> dict[str, 
         "error_code": message.error_code or None,
         "error_message": message.error_message or None,
         "attempts": message.attempts,
-        "created_at": _iso(message.created_at),
-        "updated_at": _iso(message.updated_at),
+        "created_at": iso_time(message.created_at),
+        "updated_at": iso_time(message.updated_at),
     }
     if with_history:
         body["status_history"] = [
             {
                 "status": change.status,
-                "at": _iso(change.occurred_at),
+                "at": iso_time(change.occurred_at),
                 **({"error_code": change.error_code} if change.error_code else {}),
             }
             for change in message.status_history.all()
@@ -136,9 +137,9 @@ def render_conversation(
         "recipient": conversation.recipient,
         "agent_role_id": str(conversation.agent_role_id) if conversation.agent_role_id else None,
         "integration_id": conversation.integration_id,
-        "created_at": _iso(conversation.created_at),
-        "last_activity_at": _iso(conversation.last_activity_at),
-        "closed_at": _iso(conversation.closed_at),
+        "created_at": iso_time(conversation.created_at),
+        "last_activity_at": iso_time(conversation.last_activity_at),
+        "closed_at": iso_time(conversation.closed_at),
     }
     if messages is not None:
         body["messages"] = [render_message(message) for message in messages]
@@ -149,7 +150,9 @@ def render_send_result(message: Message) -> dict[str, Any]:
     """The 201 answer of a send: the conversation, with the queued message."""
     body = render_conversation(message.conversation)
     body["message"] = render_message(message, with_history=False)
-    body["message"]["status_history"] = [{"status": message.status, "at": _iso(message.created_at)}]
+    body["message"]["status_history"] = [
+        {"status": message.status, "at": iso_time(message.created_at)}
+    ]
     return body
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from engium.api.pagination import ListQuerySerializer
-from engium.api.serializers import StrictSerializer
+from engium.api.serializers import StrictSerializer, iso_time
 from integrations.models import Channel, Integration, IntegrationStatus
 from integrations.providers.registry import UnknownProvider, get_provider
 
@@ -57,6 +57,6 @@ def render_integration(integration: Integration) -> dict[str, Any]:
         "config": config,
         "secrets_set": secrets,
         "callback_urls": callback_urls,
-        "created_at": integration.created_at.isoformat().replace("+00:00", "Z"),
-        "updated_at": integration.updated_at.isoformat().replace("+00:00", "Z"),
+        "created_at": iso_time(integration.created_at),
+        "updated_at": iso_time(integration.updated_at),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -16,6 +17,11 @@ from rest_framework import serializers
         "example": "+15550102999",
     }
 )
+def iso_time(value: datetime | None) -> str | None:
+    """Times in API answers and event payloads: ISO 8601 in UTC with a ``Z``."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
 class PassThroughField(serializers.Field):
     """Any JSON value, unchanged; the service checks its type (no re-encoding on the way)."""
 
