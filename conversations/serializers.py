@@ -12,6 +12,7 @@ from conversations.models import MessageStatus as Status
 from engium.api.pagination import ListQuerySerializer
 from engium.api.serializers import (
     PassThroughField,
+    StrictCharField,
     StrictSerializer,
     StrictUUIDField,
     iso_time,
@@ -24,19 +25,19 @@ MEDIA_TYPES = ("image", "audio", "video", "document")
 
 
 class TemplateReferenceSerializer(StrictSerializer):
-    id = serializers.CharField(max_length=64)
+    id = StrictCharField(max_length=64)
     language = serializers.ChoiceField(choices=Language.values, required=False)
     variables = serializers.DictField(
-        child=serializers.CharField(max_length=1024, allow_blank=True), required=False
+        child=StrictCharField(max_length=1024, allow_blank=True), required=False
     )
 
 
 class MessageContentSerializer(StrictSerializer):
     # Stored as sent: leading and trailing white space are part of the message.
-    text = serializers.CharField(
+    text = StrictCharField(
         max_length=MAX_TEXT_LENGTH, required=False, allow_blank=True, trim_whitespace=False
     )
-    media_url = serializers.CharField(max_length=2048, required=False)
+    media_url = StrictCharField(max_length=2048, required=False)
     media_type = serializers.ChoiceField(choices=MEDIA_TYPES, required=False)
     template = TemplateReferenceSerializer(required=False)
 
@@ -86,7 +87,7 @@ class SendMessageSerializer(StrictSerializer):
 
 class SandboxInboundSerializer(StrictSerializer):
     # Named `from` in the API; Python reserves the word.
-    text = serializers.CharField(max_length=MAX_TEXT_LENGTH, trim_whitespace=False)
+    text = StrictCharField(max_length=MAX_TEXT_LENGTH, trim_whitespace=False)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()

@@ -8,22 +8,22 @@ from django.conf import settings
 from rest_framework import serializers
 
 from engium.api.pagination import ListQuerySerializer
-from engium.api.serializers import StrictSerializer, iso_time
+from engium.api.serializers import StrictCharField, StrictSerializer, iso_time
 from integrations.models import Channel, Integration, IntegrationStatus
 from integrations.providers.registry import UnknownProvider, get_provider
 
 
 class IntegrationCreateSerializer(StrictSerializer):
     channel = serializers.ChoiceField(choices=Channel.values)
-    provider = serializers.CharField(max_length=32)
+    provider = StrictCharField(max_length=32)
     config = serializers.DictField(required=False, default=dict)
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     is_default = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
 class IntegrationUpdateSerializer(StrictSerializer):
     config = serializers.DictField(required=False)
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    name = StrictCharField(max_length=200, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=IntegrationStatus.values, required=False)
     is_default = serializers.BooleanField(required=False)
 

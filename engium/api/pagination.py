@@ -22,7 +22,11 @@ class ListQuerySerializer(serializers.Serializer):
     """Query parameters every list endpoint accepts; resources add their filters."""
 
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    cursor = serializers.CharField(required=False, max_length=64)
+    cursor = serializers.RegexField(
+        r"^[a-z]{2,5}_[0-9a-hjkmnp-tv-z]{26}$",
+        required=False,
+        help_text="The `next_cursor` of the previous page.",
+    )
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
 

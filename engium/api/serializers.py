@@ -9,19 +9,23 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
-# Documented as what its users (`recipient`, `from`) take: anything else is a 400.
-@extend_schema_field(
-    {
-        "type": "string",
-        "description": "A phone number in E.164 format: `+`, country code and number.",
-        "example": "+15550102999",
-    }
-)
 def iso_time(value: datetime | None) -> str | None:
     """Times in API answers and event payloads: ISO 8601 in UTC with a ``Z``."""
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+# Documented as what its users (`recipient`, `from`) take: anything else is a 400.
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": (
+            "A phone number in E.164 format: `+`, country code and number; spaces, dashes, "
+            "dots and parentheses are tolerated."
+        ),
+        "pattern": r"^[\s\-.()]*\+[0-9\s\-.()]+$",
+        "example": "+15550102999",
+    }
+)
 class PassThroughField(serializers.Field):
     """Any JSON value, unchanged; the service checks its type (no re-encoding on the way)."""
 
@@ -30,6 +34,15 @@ class PassThroughField(serializers.Field):
 
     def to_representation(self, value: Any) -> Any:
         return value
+
+
+class StrictCharField(serializers.CharField):
+    """Text given as a JSON string only (DRF's field would turn 0 or 1.5 into "0", "1.5")."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class StrictUUIDField(serializers.UUIDField):

@@ -436,3 +436,24 @@ def test_only_the_first_send_raises_conversation_created(
 
     with tenant_a.schema():
         assert Event.objects.filter(type="conversation.created").count() == 1
+
+
+@pytest.mark.parametrize("text", [0, 1.5, -3])
+def test_text_must_be_a_json_string_not_a_number(
+    api: ApiClient, tenant_a: TenantFixture, text: object
+) -> None:
+    # DRF alone would store the number as "0"; the API takes strings only (found by fuzzing).
+    response = api.send(tenant_a, message={"text": text})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert (error["code"], error["field"]) == ("validation_error", "message.text")
+
+
+# (An empty `?cursor=` means no cursor, as an empty query parameter does in DRF: page one.)
+@pytest.mark.parametrize("cursor", [" ", "sess_short", "sess_" + "0" * 25 + "!"])
+def test_a_malformed_cursor_is_refused(
+    api: ApiClient, tenant_a: TenantFixture, cursor: str
+) -> None:
+    response = api.get("conversations", tenant=tenant_a, query={"cursor": cursor})
+    assert response.status_code == 400
+    assert error_of(response)["field"] == "cursor"
