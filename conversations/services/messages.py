@@ -50,9 +50,10 @@ def send_message(
     """Queue an outbound message in the current tenant; returns it with its conversation.
 
     The message joins the recipient's open conversation on the channel or opens one. The
-    message row and its delivery request (``next_attempt_at``) commit in one transaction;
-    the task is enqueued after commit, and if the broker is down then, the outbox sweep
-    enqueues it later: an accepted message is never lost.
+    message row and its delivery request (``next_attempt_at``) are recorded in one
+    statement; the task is enqueued after that (`conversations.dispatcher`), and if the
+    broker is down then, the outbox sweep enqueues it later: an accepted message is
+    never lost.
     """
     recipient = normalize_recipient(recipient)
     if agent_role_id is not None and not AgentRole.objects.filter(pk=agent_role_id).exists():
