@@ -69,6 +69,47 @@ def _read_dotenv() -> None:
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
+def process_commands(
+    *, port: int | str, web_workers: int | str, beat_schedule: Path
+) -> dict[str, list[str]]:
+    """How the product's processes start: web (gunicorn), a worker on every queue, beat.
+
+    `make run` and the end-to-end tests start the same commands.
+    """
+    return {
+        "web": [
+            str(VENV_BIN / "gunicorn"),
+            "engium.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(web_workers),
+        ],
+        "worker": [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "engium",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "-Q",
+            "delivery,webhooks,agents,default",
+            "--concurrency",
+            "2",
+        ],
+        "beat": [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "engium",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(beat_schedule),
+        ],
+    }
+
+
 def run() -> int:
     _read_dotenv()
     STATE_DIR.mkdir(exist_ok=True)
@@ -86,52 +127,13 @@ def run() -> int:
     _manage(env, "migrate_schemas", "-v", "0")
     demo = json.loads(_manage(env, "seed_demo", "--json"))
 
-    processes = [
-        subprocess.Popen(
-            [
-                str(VENV_BIN / "gunicorn"),
-                "engium.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                os.environ.get("WEB_CONCURRENCY", "2"),
-                "--access-logfile",
-                "-",
-            ],
-            env=env,
-            cwd=BASE_DIR,
-        ),
-        subprocess.Popen(
-            [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "engium",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "-Q",
-                "delivery,webhooks,agents,default",
-                "--concurrency",
-                "2",
-            ],
-            env=env,
-            cwd=BASE_DIR,
-        ),
-        subprocess.Popen(
-            [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "engium",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(STATE_DIR / "celerybeat-schedule"),
-            ],
-            env=env,
-            cwd=BASE_DIR,
-        ),
-    ]
+    commands = process_commands(
+        port=port,
+        web_workers=os.environ.get("WEB_CONCURRENCY", "2"),
+        beat_schedule=STATE_DIR / "celerybeat-schedule",
+    )
+    commands["web"] += ["--access-logfile", "-"]
+    processes = [subprocess.Popen(args, env=env, cwd=BASE_DIR) for args in commands.values()]
 
     def shutdown(*_: object) -> None:
         for process in processes:

@@ -120,11 +120,15 @@ def _claim(message_id: str) -> tuple[Message, Integration | None] | None:
         )
         if message is None:
             return None
-        change_message_status(message, MessageStatus.SENDING, at=now)
         message.attempts += 1
         message.next_attempt_at = now + lease
         message.dispatched_at = now + lease
-        message.save(update_fields=["attempts", "next_attempt_at", "dispatched_at"])
+        claim_fields = ["attempts", "next_attempt_at", "dispatched_at"]
+        # queued → sending, or a retry already `sending`: one UPDATE either way
+        if not change_message_status(
+            message, MessageStatus.SENDING, at=now, also_save=claim_fields
+        ):
+            message.save(update_fields=claim_fields)
     integration = Integration.objects.filter(pk=message.integration_id).first()
     return message, integration
 
@@ -138,11 +142,11 @@ def _record_sent(message: Message, result: SendResult) -> Message | None:
         locked.error_code, locked.error_message = "", ""
         # The provider has it: nothing is due any more, even if it confirms `sent` later.
         locked.next_attempt_at = None
-        locked.save(
-            update_fields=["provider_message_id", "error_code", "error_message", "next_attempt_at"]
-        )
-        if result.status:
-            change_message_status(locked, result.status)
+        sent_fields = ["provider_message_id", "error_code", "error_message", "next_attempt_at"]
+        if not (
+            result.status and change_message_status(locked, result.status, also_save=sent_fields)
+        ):
+            locked.save(update_fields=sent_fields)
         if result.scheduled_reports:
             schema = current_schema()
             reports = result.scheduled_reports

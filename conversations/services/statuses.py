@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.utils import timezone
@@ -19,25 +20,28 @@ def change_message_status(
     at: datetime | None = None,
     error_code: str = "",
     error_message: str = "",
+    also_save: Sequence[str] = (),
 ) -> bool:
     """Move ``message`` to ``status`` if the state machine allows it; False if not (no change).
 
     Records the step in the status history and raises the matching webhook event. The caller
-    holds the message's row lock inside a transaction (`select_for_update`).
+    holds the message's row lock inside a transaction (`select_for_update`). ``also_save``
+    names fields the caller changed on ``message``: they go in the same UPDATE (when the
+    move is refused, nothing is saved and saving them is the caller's).
     """
     if not can_move(message.status, status):
         return False
     now = timezone.now()
     message.status = status
     message.updated_at = now
-    fields = ["status", "updated_at"]
+    fields = ["status", "updated_at", *also_save]
     if error_code or error_message:
         message.error_code, message.error_message = error_code[:64], error_message
         fields += ["error_code", "error_message"]
     if status not in PENDING_DELIVERY:  # nothing left to deliver
         message.next_attempt_at = None
         fields.append("next_attempt_at")
-    message.save(update_fields=fields)
+    message.save(update_fields=list(dict.fromkeys(fields)))
     MessageStatusChange.objects.create(
         message=message,
         status=status,

