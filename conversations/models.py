@@ -74,14 +74,14 @@ class Conversation(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "recipient"],
-                condition=Q(status__in=["active", "pending_human"]),
+                condition=Q(status__in=[*OPEN_CONVERSATION_STATUSES]),
                 name="one_open_conversation_per_recipient",
             ),
         ]
         indexes = [
             models.Index(
                 fields=["last_activity_at"],
-                condition=Q(status__in=["active", "pending_human"]),
+                condition=Q(status__in=[*OPEN_CONVERSATION_STATUSES]),
                 name="conversation_open_by_activity",
             ),
             models.Index(fields=["recipient"], name="conversation_recipient"),
@@ -108,9 +108,10 @@ class Message(models.Model):
     media_type = models.CharField(max_length=16, blank=True)
     template = models.JSONField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=128, blank=True, default="")
-    error_code = models.CharField(max_length=64, blank=True)
-    error_message = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    # Columns the send's raw INSERT leaves out carry database defaults (db_default).
+    error_code = models.CharField(max_length=64, blank=True, default="", db_default="")
+    error_message = models.TextField(blank=True, default="", db_default="")
+    attempts = models.PositiveIntegerField(default=0, db_default=0)
     # Outbox: when delivery is next due, and when a task for it was last enqueued.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -139,8 +140,8 @@ class MessageStatusChange(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="status_history")
     status = models.CharField(max_length=16, choices=MessageStatus.choices)
     occurred_at = models.DateTimeField()
-    error_code = models.CharField(max_length=64, blank=True)
-    error_message = models.TextField(blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="", db_default="")
+    error_message = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         # The order the changes happened in; a provider's clock may lag ours.

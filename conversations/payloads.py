@@ -1,11 +1,17 @@
-"""Event payloads (the ``data`` of webhook events) for conversations and messages."""
+"""The public shape of conversations and messages: one definition for API answers and events.
+
+`message_payload` is a message as the API answers it (without its status history) and as
+webhook events carry it in ``data``; `conversation_payload` likewise. The API's renderers
+(`conversations.serializers`) add only what a list or detail needs on top, and the OpenAPI
+documentation (`conversations.openapi`) is checked key for key against these by tests.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from conversations.models import Conversation, Message
-from engium.api.serializers import iso_time
+from engium.timestamps import iso_time
 
 
 def conversation_payload(conversation: Conversation) -> dict[str, Any]:
@@ -15,7 +21,9 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "channel": conversation.channel,
         "recipient": conversation.recipient,
         "agent_role_id": str(conversation.agent_role_id) if conversation.agent_role_id else None,
+        "integration_id": conversation.integration_id,
         "created_at": iso_time(conversation.created_at),
+        "last_activity_at": iso_time(conversation.last_activity_at),
         "closed_at": iso_time(conversation.closed_at),
     }
 
@@ -31,8 +39,10 @@ def message_payload(message: Message) -> dict[str, Any]:
         "text": message.text,
         "media_url": message.media_url or None,
         "media_type": message.media_type or None,
+        "template": message.template,
         "error_code": message.error_code or None,
         "error_message": message.error_message or None,
+        "attempts": message.attempts,
         "created_at": iso_time(message.created_at),
         "updated_at": iso_time(message.updated_at),
     }

@@ -6,7 +6,7 @@ import re
 
 import phonenumbers
 
-from engium.api.errors import InvalidRecipient
+from engium.exceptions import InvalidRecipient
 
 _PUNCTUATION = re.compile(r"[\s\-.()]")
 _E164_SHAPE = re.compile(r"^\+[1-9][0-9]{1,14}$")

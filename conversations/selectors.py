@@ -8,7 +8,7 @@ from django.db.models import Prefetch, QuerySet
 
 from conversations.models import Conversation, Message, MessageStatusChange
 from conversations.recipients import normalize_recipient
-from engium.api.errors import NotFound
+from engium.exceptions import NotFound
 
 CONVERSATION_DETAIL_MESSAGES = 100
 

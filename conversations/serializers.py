@@ -9,14 +9,15 @@ from rest_framework import serializers
 
 from conversations.models import Conversation, ConversationStatus, Message, MessageDirection
 from conversations.models import MessageStatus as Status
+from conversations.payloads import conversation_payload, message_payload
 from engium.api.pagination import ListQuerySerializer
 from engium.api.serializers import (
     PassThroughField,
     StrictCharField,
     StrictSerializer,
     StrictUUIDField,
-    iso_time,
 )
+from engium.timestamps import iso_time
 from integrations.models import Channel
 from tenants.models import Language
 
@@ -99,23 +100,7 @@ class SandboxInboundSerializer(StrictSerializer):
 
 
 def render_message(message: Message, *, with_history: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": message.id,
-        "conversation_id": message.conversation_id,
-        "direction": message.direction,
-        "channel": message.channel,
-        "recipient": message.recipient,
-        "status": message.status,
-        "text": message.text,
-        "media_url": message.media_url or None,
-        "media_type": message.media_type or None,
-        "template": message.template,
-        "error_code": message.error_code or None,
-        "error_message": message.error_message or None,
-        "attempts": message.attempts,
-        "created_at": iso_time(message.created_at),
-        "updated_at": iso_time(message.updated_at),
-    }
+    body = message_payload(message)
     if with_history:
         body["status_history"] = [
             {
@@ -131,17 +116,7 @@ def render_message(message: Message, *, with_history: bool = True) -> dict[str, 
 def render_conversation(
     conversation: Conversation, *, messages: list[Message] | None = None
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": conversation.id,
-        "status": conversation.status,
-        "channel": conversation.channel,
-        "recipient": conversation.recipient,
-        "agent_role_id": str(conversation.agent_role_id) if conversation.agent_role_id else None,
-        "integration_id": conversation.integration_id,
-        "created_at": iso_time(conversation.created_at),
-        "last_activity_at": iso_time(conversation.last_activity_at),
-        "closed_at": iso_time(conversation.closed_at),
-    }
+    body = conversation_payload(conversation)
     if messages is not None:
         body["messages"] = [render_message(message) for message in messages]
     return body

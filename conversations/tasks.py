@@ -19,22 +19,22 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="conversations.deliver_message", acks_late=True)
+@shared_task(name=services.DELIVER_MESSAGE, acks_late=True)
 def deliver_message(message_id: str) -> None:
     services.deliver_message(message_id)
 
 
-@shared_task(name="conversations.deliver_messages", acks_late=True)
+@shared_task(name=services.DELIVER_MESSAGES, acks_late=True)
 def deliver_messages(message_ids: list[str]) -> None:
-    """A batch from the web's dispatcher: the first is delivered here, the rest fan out."""
+    """A batch from the outbox (`engium.outbox.submit`): the first is delivered here, the rest
+    fan out to tasks of their own."""
     first, *rest = message_ids
     for message_id in rest:
-        if not services.dispatch_delivery(current_schema(), message_id):
-            services.mark_undispatched([message_id])
+        services.dispatch_delivery(current_schema(), message_id)
     services.deliver_message(first)
 
 
-@shared_task(name="conversations.apply_status_report", acks_late=True)
+@shared_task(name=services.APPLY_STATUS_REPORT, acks_late=True)
 def apply_status_report(
     status: str, message_id: str | None = None, provider_message_id: str | None = None
 ) -> None:

@@ -19,4 +19,9 @@ urlpatterns = [
     path(
         "messages/<public_id:message_id>", views.MessageDetailView.as_view(), name="message-detail"
     ),
+    path(
+        "integrations/<public_id:integration_id>/sandbox/inbound",
+        views.SandboxInboundView.as_view(),
+        name="integration-sandbox-inbound",
+    ),
 ]

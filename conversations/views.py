@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations import selectors, services
-from conversations.schema import (
+from conversations.openapi import (
     CONVERSATION_ID,
     MESSAGE_ID,
     SEND_EXAMPLES,
@@ -24,14 +24,18 @@ from conversations.schema import (
 from conversations.serializers import (
     ConversationListQuery,
     MessageListQuery,
+    SandboxInboundSerializer,
     SendMessageSerializer,
     render_conversation,
     render_message,
     render_send_result,
 )
+from engium.api.openapi import AUTH_ERRORS, BODY_ERRORS, MALFORMED_BODY, error_responses
 from engium.api.pagination import paginate
-from engium.api.schema import AUTH_ERRORS, BODY_ERRORS, MALFORMED_BODY, error_responses
 from engium.api.views import EngiumAPIView
+from engium.exceptions import NotFound
+from integrations import selectors as integration_selectors
+from integrations.openapi import INTEGRATION_ID
 
 _LIST_400 = "A filter is not valid (`validation_error`, `invalid_recipient`)."
 
@@ -164,3 +168,35 @@ class MessageDetailView(EngiumAPIView):
     )
     def get(self, request: Request, message_id: str, **kwargs: Any) -> Response:
         return Response(render_message(selectors.get_message(message_id)))
+
+
+class SandboxInboundView(EngiumAPIView):
+    @extend_schema(
+        operation_id="integrations_sandbox_inbound",
+        summary="Simulate a recipient writing in",
+        description=(
+            "Store a message as if the number in `from` had written to this sandbox "
+            "integration's channel, as a real provider's callback would."
+        ),
+        request=SandboxInboundSerializer,
+        parameters=[INTEGRATION_ID],
+        responses={
+            201: OpenApiResponse(MessageSerializer, description="The inbound message."),
+            **error_responses(
+                *BODY_ERRORS,
+                404,
+                e400=(
+                    f"A field is not valid (`validation_error`), {MALFORMED_BODY}, or `from` "
+                    "is not a phone number (`invalid_recipient`)."
+                ),
+                e404="No such integration, or it is not a sandbox one (`not_found`).",
+            ),
+        },
+    )
+    def post(self, request: Request, integration_id: str) -> Response:
+        integration = integration_selectors.get_integration(integration_id)
+        if integration.provider != "sandbox":
+            raise NotFound("Only sandbox integrations simulate inbound messages.")
+        payload = self.parse_body(SandboxInboundSerializer)
+        messages = services.receive_callback(integration, payload)
+        return Response(render_message(messages[0]), status=status.HTTP_201_CREATED)

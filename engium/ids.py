@@ -12,7 +12,11 @@ import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-_BODY = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
+#: The one definition of an ID's shape: every pattern for IDs (URL converters, cursors,
+#: OpenAPI parameters, the tenant header) is built from these two.
+BODY_REGEX = "[0-9a-hjkmnp-tv-z]{26}"
+PREFIX_REGEX = "[a-z]{2,5}"
+_BODY = re.compile(rf"^{BODY_REGEX}$")
 _RANDOM_MAX = 2**80 - 1
 
 
@@ -45,6 +49,11 @@ def new_id(prefix: str) -> str:
             random = secrets.randbits(79)  # headroom for increments
         _last = (millis, random)
     return f"{prefix}_{_encode(millis, 10)}{_encode(random, 16)}"
+
+
+def id_regex(prefix: str | None = None) -> str:
+    """The regular expression (unanchored) of an ID with this prefix, or with any prefix."""
+    return f"{re.escape(prefix) if prefix else PREFIX_REGEX}_{BODY_REGEX}"
 
 
 def is_valid_id(value: object, prefix: str) -> bool:

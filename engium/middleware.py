@@ -10,7 +10,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from engium.api.errors import InternalError, PayloadTooLarge, error_response
+from engium.api.errors import error_response
+from engium.exceptions import InternalError, PayloadTooLarge
 from engium.logging import current_request_id
 
 logger = logging.getLogger(__name__)

@@ -4,9 +4,10 @@ from django.urls import URLPattern, URLResolver, include, path, register_convert
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from engium import health
-from engium.api import schema as _schema  # noqa: F401  # registers the OpenAPI extensions
+from engium.api import openapi as _openapi  # noqa: F401  # registers the OpenAPI extensions
 from engium.api.converters import PublicIdConverter
-from engium.api.errors import InternalError, NotFound, error_response
+from engium.api.errors import error_response
+from engium.exceptions import InternalError, NotFound
 
 register_converter(PublicIdConverter, "public_id")
 

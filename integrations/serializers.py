@@ -8,7 +8,8 @@ from django.conf import settings
 from rest_framework import serializers
 
 from engium.api.pagination import ListQuerySerializer
-from engium.api.serializers import StrictCharField, StrictSerializer, iso_time
+from engium.api.serializers import StrictCharField, StrictSerializer
+from engium.timestamps import iso_time
 from integrations.models import Channel, Integration, IntegrationStatus
 from integrations.providers.registry import UnknownProvider, get_provider
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from engium.api.errors import NotFound, ValidationFailed
+from engium.exceptions import NotFound, ValidationFailed
 from engium.tenancy import current_schema
 from integrations.models import Integration, IntegrationStatus
 from integrations.providers.base import ConfigError, Provider

@@ -9,9 +9,4 @@ urlpatterns = [
         views.IntegrationDetailView.as_view(),
         name="integration-detail",
     ),
-    path(
-        "integrations/<public_id:integration_id>/sandbox/inbound",
-        views.SandboxInboundView.as_view(),
-        name="integration-sandbox-inbound",
-    ),
 ]

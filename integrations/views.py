@@ -1,4 +1,4 @@
-"""Integrations API (Settings → Integrations by API), and the sandbox's inbound simulator."""
+"""Integrations API (Settings → Integrations by API)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from conversations.schema import MessageSerializer
-from conversations.serializers import SandboxInboundSerializer, render_message
-from conversations.services import receive_callback
-from engium.api.errors import NotFound
+from engium.api.openapi import AUTH_ERRORS, BODY_ERRORS, MALFORMED_BODY, error_responses
 from engium.api.pagination import paginate
-from engium.api.schema import AUTH_ERRORS, BODY_ERRORS, MALFORMED_BODY, error_responses
 from engium.api.views import EngiumAPIView
-from integrations import services
+from integrations import selectors, services
 from integrations.models import Integration
-from integrations.schema import INTEGRATION_ID, IntegrationPageSerializer, IntegrationSerializer
+from integrations.openapi import INTEGRATION_ID, IntegrationPageSerializer, IntegrationSerializer
 from integrations.serializers import (
     IntegrationCreateSerializer,
     IntegrationListQuery,
@@ -32,13 +28,6 @@ _UPDATE_400 = (
     "A field is not valid, including a `config` the provider refuses (`validation_error`); "
     f"or {MALFORMED_BODY}."
 )
-
-
-def _get_integration(integration_id: str) -> Integration:
-    integration = Integration.objects.filter(pk=integration_id).first()
-    if integration is None:
-        raise NotFound("No integration with this ID exists.")
-    return integration
 
 
 class IntegrationListView(EngiumAPIView):
@@ -87,7 +76,7 @@ class IntegrationDetailView(EngiumAPIView):
         responses={200: IntegrationSerializer, **error_responses(*AUTH_ERRORS, 404)},
     )
     def get(self, request: Request, integration_id: str) -> Response:
-        return Response(render_integration(_get_integration(integration_id)))
+        return Response(render_integration(selectors.get_integration(integration_id)))
 
     @extend_schema(
         operation_id="integrations_update",
@@ -124,35 +113,3 @@ class IntegrationDetailView(EngiumAPIView):
     def delete(self, request: Request, integration_id: str) -> Response:
         services.remove_integration(integration_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class SandboxInboundView(EngiumAPIView):
-    @extend_schema(
-        operation_id="integrations_sandbox_inbound",
-        summary="Simulate a recipient writing in",
-        description=(
-            "Store a message as if the number in `from` had written to this sandbox "
-            "integration's channel, as a real provider's callback would."
-        ),
-        request=SandboxInboundSerializer,
-        parameters=[INTEGRATION_ID],
-        responses={
-            201: OpenApiResponse(MessageSerializer, description="The inbound message."),
-            **error_responses(
-                *BODY_ERRORS,
-                404,
-                e400=(
-                    f"A field is not valid (`validation_error`), {MALFORMED_BODY}, or `from` "
-                    "is not a phone number (`invalid_recipient`)."
-                ),
-                e404="No such integration, or it is not a sandbox one (`not_found`).",
-            ),
-        },
-    )
-    def post(self, request: Request, integration_id: str) -> Response:
-        integration = _get_integration(integration_id)
-        if integration.provider != "sandbox":
-            raise NotFound("Only sandbox integrations simulate inbound messages.")
-        payload = self.parse_body(SandboxInboundSerializer)
-        messages = receive_callback(integration, payload)
-        return Response(render_message(messages[0]), status=status.HTTP_201_CREATED)

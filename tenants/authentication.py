@@ -19,8 +19,8 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from engium.api.errors import AuthenticationFailed, TenantSuspended
 from engium.cache import hot_cache
+from engium.exceptions import AuthenticationFailed, TenantSuspended
 from tenants import keys
 from tenants.models import TENANT_ID_PATTERN, ApiKey, Tenant
 

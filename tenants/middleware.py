@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from engium.api.errors import EngiumError, error_response
+from engium.api.errors import error_response
+from engium.exceptions import EngiumError
 from engium.tenancy import current_schema, use_public_schema, use_tenant
 from tenants.authentication import authenticate_api_request
 

@@ -8,7 +8,9 @@ from django.conf import settings
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
-TENANT_ID_PATTERN = re.compile(r"^ten_[0-9a-z]{26}$")
+from engium.ids import id_regex
+
+TENANT_ID_PATTERN = re.compile(f"^{id_regex('ten')}$")
 
 
 class Plan(models.TextChoices):

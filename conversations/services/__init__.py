@@ -3,6 +3,9 @@
 from conversations.services.callbacks import receive_callback
 from conversations.services.conversations import close_conversation, close_idle_conversations
 from conversations.services.delivery import (
+    APPLY_STATUS_REPORT,
+    DELIVER_MESSAGE,
+    DELIVER_MESSAGES,
     apply_status_report,
     deliver_message,
     dispatch_delivery,
@@ -13,6 +16,9 @@ from conversations.services.messages import MessageContent, receive_message, sen
 from conversations.services.statuses import change_message_status
 
 __all__ = [
+    "APPLY_STATUS_REPORT",
+    "DELIVER_MESSAGE",
+    "DELIVER_MESSAGES",
     "MessageContent",
     "apply_status_report",
     "change_message_status",

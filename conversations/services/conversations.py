@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from conversations.models import OPEN_CONVERSATION_STATUSES, Conversation, ConversationStatus
 from conversations.payloads import conversation_payload
-from engium.api.errors import NotFound
+from engium.exceptions import NotFound
 from webhooks.models import EventType
 from webhooks.services import raise_event
 

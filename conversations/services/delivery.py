@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +22,7 @@ from django.utils import timezone
 from conversations.models import Message, MessageStatus
 from conversations.services.statuses import change_message_status
 from conversations.status import PENDING_DELIVERY
+from engium import outbox
 from engium.tenancy import current_schema
 from integrations.models import Integration
 from integrations.providers.base import (
@@ -34,28 +36,21 @@ from integrations.providers.registry import UnknownProvider, get_provider
 
 logger = logging.getLogger(__name__)
 
+# The tasks of `conversations.tasks`, published by name (services never import tasks).
+DELIVER_MESSAGE = "conversations.deliver_message"
+DELIVER_MESSAGES = "conversations.deliver_messages"
+APPLY_STATUS_REPORT = "conversations.apply_status_report"
+
 
 def dispatch_delivery(schema_name: str, message_id: str, *, countdown: float = 0) -> bool:
-    """Enqueue the delivery task; False (logged, not raised) if the broker is unreachable."""
-    from conversations.tasks import deliver_message as deliver_task
-
-    try:
-        deliver_task.apply_async(
-            args=[message_id], countdown=countdown or None, headers={"_schema_name": schema_name}
-        )
-    except Exception:
-        logger.warning(
-            "broker unreachable; the outbox sweep will dispatch the message",
-            extra={"message_id": message_id, "schema": schema_name},
-            exc_info=True,
-        )
-        return False
-    return True
-
-
-def _dispatch_or_mark(schema_name: str, message_id: str, *, countdown: float = 0) -> None:
-    if not dispatch_delivery(schema_name, message_id, countdown=countdown):
-        mark_undispatched([message_id])
+    """Enqueue the delivery task; if the broker is unreachable, mark it for the sweep."""
+    return outbox.publish(
+        DELIVER_MESSAGE,
+        schema=schema_name,
+        args=[message_id],
+        countdown=countdown,
+        if_unpublished=partial(mark_undispatched, [message_id]),
+    )
 
 
 def deliver_message(message_id: str) -> Message | None:
@@ -166,7 +161,7 @@ def _retry_later(message: Message, error: ProviderError) -> Message | None:
         )
         if updated:
             schema = current_schema()
-            transaction.on_commit(lambda: _dispatch_or_mark(schema, message.pk, countdown=delay))
+            transaction.on_commit(lambda: dispatch_delivery(schema, message.pk, countdown=delay))
     logger.info(
         "transient provider error; retrying",
         extra={"message_id": message.pk, "code": error.code, "retry_in": round(delay, 2)},
@@ -194,22 +189,20 @@ def backoff_seconds(attempt: int) -> float:
 
 
 def _schedule_reports(schema_name: str, reports: tuple[ScheduledReport, ...]) -> None:
-    from conversations.tasks import apply_status_report as report_task
-
+    # No sweep re-sends these: a simulated report lost with the broker leaves the message
+    # at `sent` (real providers retry their callbacks).
     for scheduled in reports:
         report = scheduled.report
-        try:
-            report_task.apply_async(
-                kwargs={
-                    "status": report.status,
-                    "message_id": report.message_id,
-                    "provider_message_id": report.provider_message_id,
-                },
-                countdown=scheduled.delay_seconds or None,
-                headers={"_schema_name": schema_name},
-            )
-        except Exception:
-            logger.warning("broker unreachable; a simulated status report was lost", exc_info=True)
+        outbox.publish(
+            APPLY_STATUS_REPORT,
+            schema=schema_name,
+            kwargs={
+                "status": report.status,
+                "message_id": report.message_id,
+                "provider_message_id": report.provider_message_id,
+            },
+            countdown=scheduled.delay_seconds,
+        )
 
 
 def apply_status_report(report: StatusReport) -> Message | None:
@@ -267,8 +260,12 @@ def redispatch_overdue_messages(*, now: datetime | None = None, limit: int = 500
         Message.objects.filter(pk__in=ids).update(dispatched_at=now)
     schema = current_schema()
     for sent, message_id in enumerate(ids):
-        if not dispatch_delivery(schema, message_id):
-            # Broker still down: the next sweep tries the rest again at once.
-            mark_undispatched(ids[sent:])
+        # Broker still down: the next sweep tries this one and the rest again at once.
+        if not outbox.publish(
+            DELIVER_MESSAGE,
+            schema=schema,
+            args=[message_id],
+            if_unpublished=partial(mark_undispatched, ids[sent:]),
+        ):
             return sent
     return len(ids)

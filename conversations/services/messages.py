@@ -7,27 +7,32 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg.errors
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from agents.models import AgentRole
-from conversations.dispatcher import submit_delivery
 from conversations.models import (
+    OPEN_CONVERSATION_STATUSES,
     Conversation,
     ConversationStatus,
     Message,
     MessageDirection,
     MessageStatus,
+    MessageStatusChange,
 )
 from conversations.payloads import conversation_payload, message_payload
 from conversations.recipients import normalize_recipient
 from conversations.routing import forget_routing, get_routing
-from engium.api.errors import AgentRoleNotFound, ChannelNotConfigured, TemplateNotFound
+from conversations.services.delivery import DELIVER_MESSAGES, mark_undispatched
+from engium import outbox
+from engium.exceptions import AgentRoleNotFound, ChannelNotConfigured, TemplateNotFound
 from engium.ids import new_id
 from engium.tenancy import current_schema
 from integrations.models import Integration
 from integrations.providers.base import InboundMessage
-from webhooks.models import EventType
+from webhooks.models import Event, EventType
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ def send_message(
 
     The message joins the recipient's open conversation on the channel or opens one. The
     message row and its delivery request (``next_attempt_at``) are recorded in one
-    statement; the task is enqueued after that (`conversations.dispatcher`), and if the
+    statement; the task is enqueued after that (`engium.outbox.submit`), and if the
     broker is down then, the outbox sweep enqueues it later: an accepted message is
     never lost.
     """
@@ -84,13 +89,21 @@ def send_message(
             )
             break
         except IntegrityError as exc:
+            # Only a foreign key means a missing integration or agent role; any other
+            # violation is a bug and must not pass for a client's mistake.
+            if not isinstance(exc.__cause__, psycopg.errors.ForeignKeyViolation):
+                raise
             forget_routing()
             if fresh:
                 if agent_role_id is not None:
                     raise AgentRoleNotFound(field="agent_role_id") from exc
                 raise ChannelNotConfigured(field="channel") from exc
     schema = current_schema()
-    transaction.on_commit(lambda: submit_delivery(schema, message.id))
+    transaction.on_commit(
+        lambda: outbox.submit(
+            DELIVER_MESSAGES, schema=schema, item_id=message.id, if_unpublished=mark_undispatched
+        )
+    )
     return message
 
 
@@ -117,48 +130,103 @@ def receive_message(integration: Integration, inbound: InboundMessage) -> Messag
 # One statement records a message: it joins (or opens) the conversation, inserts the message
 # and its first status step, and raises the events, atomically and in one round trip (no
 # BEGIN/COMMIT), because this is the send endpoint's whole cost in the database.
-_RECORD_SQL = """
+#
+# The statement is built from the models: every concrete column of each table is either
+# given a value below or has a database default (``db_default``), so that adding a field
+# without a value here fails `tests/conversations/test_record_statement.py` at once
+# instead of writing NULLs (docs/architecture.md#the-one-statement-send).
+CONVERSATION_VALUES = {
+    "id": "%(conversation_id)s",
+    "channel": "%(channel)s",
+    "recipient": "%(recipient)s",
+    "status": "%(conversation_status)s",
+    "integration_id": "%(integration_id)s",
+    "agent_role_id": "%(new_agent_role_id)s::uuid",
+    "created_at": "%(at)s",
+    "last_activity_at": "%(at)s",
+    "closed_at": "NULL",
+}
+MESSAGE_VALUES = {
+    "id": "%(message_id)s",
+    "conversation_id": "conversation.id",
+    "direction": "%(direction)s",
+    "channel": "%(channel)s",
+    "recipient": "%(recipient)s",
+    "integration_id": "%(integration_id)s",
+    "status": "%(status)s",
+    "text": "%(text)s",
+    "media_url": "%(media_url)s",
+    "media_type": "%(media_type)s",
+    "template": "%(template)s::jsonb",
+    "provider_message_id": "%(provider_message_id)s",
+    "next_attempt_at": "%(next_attempt_at)s",
+    "dispatched_at": "%(next_attempt_at)s",
+    "created_at": "%(at)s",
+    "updated_at": "%(at)s",
+}
+STATUS_CHANGE_VALUES = {
+    "message_id": "message.id",
+    "status": "%(status)s",
+    "occurred_at": "%(at)s",
+}
+CONVERSATION_EVENT_VALUES = {
+    "id": "%(conversation_event_id)s",
+    "type": "%(conversation_event_type)s",
+    "data": "%(conversation_data)s::jsonb",
+    "created_at": "%(at)s",
+}
+MESSAGE_EVENT_VALUES = {
+    "id": "%(message_event_id)s",
+    "type": "%(message_event_type)s",
+    "data": "jsonb_set(%(message_data)s::jsonb, '{conversation_id}', "
+    "to_jsonb(message.conversation_id))",
+    "created_at": "%(at)s",
+}
+
+
+def _columns(model: type[Model], values: dict[str, str]) -> tuple[str, str]:
+    """The column list and the matching value list of a raw INSERT into ``model``'s table."""
+    columns = [f.column for f in model._meta.concrete_fields if f.column in values]
+    return ", ".join(columns), ", ".join(values[column] for column in columns)
+
+
+def _record_sql() -> str:
+    conversation_columns, conversation_values = _columns(Conversation, CONVERSATION_VALUES)
+    message_columns, message_values = _columns(Message, MESSAGE_VALUES)
+    step_columns, step_values = _columns(MessageStatusChange, STATUS_CHANGE_VALUES)
+    event_columns, conversation_event_values = _columns(Event, CONVERSATION_EVENT_VALUES)
+    _, message_event_values = _columns(Event, MESSAGE_EVENT_VALUES)
+    # The conflict target must repeat the partial unique index's predicate exactly.
+    open_statuses = ", ".join(f"'{status.value}'" for status in OPEN_CONVERSATION_STATUSES)
+    conversations = Conversation._meta.db_table
+    return f"""
 WITH conversation AS (
-    INSERT INTO conversations_conversation
-        (id, channel, recipient, status, integration_id, agent_role_id,
-         created_at, last_activity_at)
-    VALUES (%(conversation_id)s, %(channel)s, %(recipient)s, 'active', %(integration_id)s,
-            %(new_agent_role_id)s::uuid, %(at)s, %(at)s)
-    ON CONFLICT (channel, recipient) WHERE status IN ('active', 'pending_human')
+    INSERT INTO {conversations} ({conversation_columns})
+    VALUES ({conversation_values})
+    ON CONFLICT (channel, recipient) WHERE status IN ({open_statuses})
     DO UPDATE SET last_activity_at = EXCLUDED.last_activity_at,
                   integration_id = EXCLUDED.integration_id,
-                  agent_role_id = COALESCE(%(agent_role_id)s::uuid,
-                                           conversations_conversation.agent_role_id)
+                  agent_role_id = COALESCE(%(agent_role_id)s::uuid, {conversations}.agent_role_id)
     RETURNING id, status, agent_role_id, created_at, (xmax = 0) AS inserted
 ), message AS (
-    INSERT INTO conversations_message
-        (id, conversation_id, direction, channel, recipient, integration_id, status, text,
-         media_url, media_type, template, provider_message_id, error_code, error_message,
-         attempts, next_attempt_at, dispatched_at, created_at, updated_at)
-    SELECT %(message_id)s, conversation.id, %(direction)s, %(channel)s, %(recipient)s,
-           %(integration_id)s, %(status)s, %(text)s, %(media_url)s, %(media_type)s,
-           %(template)s::jsonb, %(provider_message_id)s, '', '', 0, %(next_attempt_at)s,
-           %(next_attempt_at)s, %(at)s, %(at)s
-    FROM conversation
+    INSERT INTO {Message._meta.db_table} ({message_columns})
+    SELECT {message_values} FROM conversation
     RETURNING id, conversation_id
 ), first_step AS (
-    INSERT INTO conversations_messagestatuschange
-        (message_id, status, occurred_at, error_code, error_message)
-    SELECT message.id, %(status)s, %(at)s, '', '' FROM message
+    INSERT INTO {MessageStatusChange._meta.db_table} ({step_columns})
+    SELECT {step_values} FROM message
 ), conversation_event AS (
-    INSERT INTO webhooks_event (id, type, data, created_at)
-    SELECT %(conversation_event_id)s, 'conversation.created', %(conversation_data)s::jsonb, %(at)s
-    FROM conversation WHERE conversation.inserted
+    INSERT INTO {Event._meta.db_table} ({event_columns})
+    SELECT {conversation_event_values} FROM conversation WHERE conversation.inserted
 ), message_event AS (
-    INSERT INTO webhooks_event (id, type, data, created_at)
-    SELECT %(message_event_id)s, %(message_event_type)s,
-           jsonb_set(%(message_data)s::jsonb, '{conversation_id}',
-                     to_jsonb(message.conversation_id)),
-           %(at)s
-    FROM message WHERE %(message_event_type)s IS NOT NULL
+    INSERT INTO {Event._meta.db_table} ({event_columns})
+    SELECT {message_event_values} FROM message WHERE %(message_event_type)s IS NOT NULL
 )
 SELECT id, status, agent_role_id, created_at, inserted FROM conversation
-"""
+"""  # noqa: S608  (identifiers and literals come from the models, values are parameters)
+
+
+_RECORD_SQL = _record_sql()
 
 
 def _record_message(
@@ -233,7 +301,9 @@ def _record_message(
                 "provider_message_id": provider_message_id,
                 "next_attempt_at": message.next_attempt_at,
                 "at": now,
+                "conversation_status": ConversationStatus.ACTIVE.value,
                 "conversation_event_id": new_id("evt"),
+                "conversation_event_type": EventType.CONVERSATION_CREATED.value,
                 "conversation_data": json.dumps(conversation_payload(conversation)),
                 "message_event_id": new_id("evt"),
                 "message_event_type": message_event and message_event.value,

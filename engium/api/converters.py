@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from engium.ids import id_regex
+
 
 class PublicIdConverter:
     """``sess_…``, ``msg_…``, ``intg_…``: a prefix and 26 Crockford base32 characters."""
 
-    regex = r"[a-z]{2,5}_[0-9a-hjkmnp-tv-z]{26}"
+    regex = id_regex()
 
     def to_python(self, value: str) -> str:
         return value

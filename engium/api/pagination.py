@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 from rest_framework import serializers
 
-from engium.ids import is_valid_id
+from engium.ids import id_regex, is_valid_id
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -23,7 +23,7 @@ class ListQuerySerializer(serializers.Serializer):
 
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
     cursor = serializers.RegexField(
-        r"^[a-z]{2,5}_[0-9a-hjkmnp-tv-z]{26}$",
+        f"^{id_regex()}$",
         required=False,
         help_text="The `next_cursor` of the previous page.",
     )

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
-from engium.api.errors import MalformedJSON, PayloadTooLarge
+from engium.exceptions import MalformedJSON, PayloadTooLarge
 
 
 class StrictJSONParser(BaseParser):

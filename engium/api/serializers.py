@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-
-
-def iso_time(value: datetime | None) -> str | None:
-    """Times in API answers and event payloads: ISO 8601 in UTC with a ``Z``."""
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 # Documented as what its users (`recipient`, `from`) take: anything else is a 400.

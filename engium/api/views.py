@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
-from engium.api.errors import UnsupportedMediaType
+from engium.exceptions import UnsupportedMediaType
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 

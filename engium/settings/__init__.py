@@ -244,7 +244,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    # Security schemes come from `engium.api.schema.ApiKeyAuthenticationScheme`.
+    # Security schemes come from `engium.api.openapi.ApiKeyAuthenticationScheme`.
     # Choice labels equal their values: a "* `x` - x" list would only repeat the enum.
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     # Enums shared by several fields named alike get one name each.

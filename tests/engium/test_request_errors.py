@@ -11,8 +11,8 @@ import pytest
 from django.conf import settings
 
 from conversations.models import Conversation, Message
-from engium.api.errors import MalformedJSON, PayloadTooLarge
 from engium.api.parsers import StrictJSONParser
+from engium.exceptions import MalformedJSON, PayloadTooLarge
 from tests.conftest import ApiClient, TenantFixture, error_of
 from webhooks.models import Event
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from conversations.models import ConversationStatus, MessageDirection, MessageStatus
 from conversations.serializers import MEDIA_TYPES
-from engium.api.schema import id_path_parameter, page_serializer
+from engium.api.openapi import id_path_parameter, page_serializer
 from integrations.models import Channel
 from tenants.models import Language
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from engium.api.schema import id_path_parameter, page_serializer
+from engium.api.openapi import id_path_parameter, page_serializer
 from integrations.models import Channel, IntegrationStatus
 
 

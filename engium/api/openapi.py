@@ -14,6 +14,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from engium.ids import id_regex
+
 # ------------------------------------------------------------------ authentication
 
 
@@ -128,5 +130,5 @@ def id_path_parameter(name: str, prefix: str, what: str) -> OpenApiParameter:
         OpenApiParameter.PATH,
         required=True,
         description=f"The {what}'s ID (`{prefix}_…`).",
-        pattern=rf"^{prefix}_[0-9a-hjkmnp-tv-z]{{26}}$",
+        pattern=f"^{id_regex(prefix)}$",
     )

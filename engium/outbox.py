@@ -1,0 +1,166 @@
+"""Publishing work to the broker: the one way any process enqueues a task.
+
+Rows are the outbox. Whatever a task is for (a message to deliver, a webhook delivery, an
+agent's turn) is committed first as a row that says when it is due; the task only wakes a
+worker up for it. A publish that fails therefore loses nothing: the caller's
+``if_unpublished`` marks its rows for its app's beat sweep, which publishes them again
+(docs/architecture.md#the-outbox). Tasks are published by name, so a service never
+imports the task module that wraps it.
+
+Two ways to publish:
+
+- `publish`: one task, now, in the calling thread.
+- `submit`: one item ID, queued in-process and published from a background thread,
+  batched per task and tenant over ``ENGIUM_DISPATCH_WINDOW_MS`` (at most `MAX_BATCH` IDs);
+  the task receives the list of IDs. Under load N sends then cost one publish, not N, and
+  the request never waits for the broker. A process that dies with items queued loses only
+  wake-up calls: the sweep finds their rows.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django_tenants.utils import schema_context
+
+from engium.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 100
+
+#: Marks the given item IDs for the sweep; runs in the items' schema.
+MarkUnpublished = Callable[[list[str]], object]
+
+
+def publish(
+    task_name: str,
+    *,
+    schema: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    countdown: float | None = None,
+    if_unpublished: Callable[[], object] | None = None,
+) -> bool:
+    """Enqueue ``task_name`` to run in ``schema``; False (logged, not raised) if the broker is down.
+
+    When the publish fails, ``if_unpublished`` runs in ``schema`` so that the sweep
+    publishes the work again; if even that fails (the database is gone too), the sweep
+    still finds the work once its redispatch interval has passed.
+    """
+    try:
+        celery_app.signature(task_name, args=tuple(args), kwargs=dict(kwargs or {})).apply_async(
+            countdown=countdown or None, headers={"_schema_name": schema}
+        )
+    except Exception:
+        logger.warning(
+            "broker unreachable; the outbox sweep will publish the task again",
+            extra={"task": task_name, "schema": schema},
+            exc_info=True,
+        )
+        if if_unpublished is not None:
+            try:
+                with schema_context(schema):
+                    if_unpublished()
+            except Exception:
+                logger.exception("could not mark unpublished work for the sweep")
+        return False
+    return True
+
+
+class BatchPublisher:
+    """The background thread behind `submit`; one per process (a fork starts its own)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[str, str, str, MarkUnpublished]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def submit(
+        self, task_name: str, *, schema: str, item_id: str, if_unpublished: MarkUnpublished
+    ) -> None:
+        """Publish ``task_name`` for ``item_id`` soon, batched with others of its kind.
+
+        With ``ENGIUM_DISPATCH_IN_BACKGROUND`` off, publishes now, in the calling thread.
+        """
+        if not settings.ENGIUM_DISPATCH_IN_BACKGROUND:
+            self._publish([(task_name, schema, item_id, if_unpublished)])
+            return
+        self._ensure_thread()
+        self._queue.put((task_name, schema, item_id, if_unpublished))
+
+    def flush(self) -> None:
+        """Publish whatever is queued now, in the calling thread (at exit, and in tests)."""
+        if self._pid == os.getpid():
+            self._publish(self._drain([]))
+
+    def _ensure_thread(self) -> None:
+        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's queue and thread are not ours
+                self._queue = queue.SimpleQueue()
+                self._thread = None
+                self._pid = os.getpid()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="engium-outbox-publisher", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            deadline = time.monotonic() + settings.ENGIUM_DISPATCH_WINDOW_MS / 1000
+            while len(batch) < MAX_BATCH:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(self._queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+            try:
+                self._publish(batch)
+            except Exception:  # the thread must live on; the sweep has the rows
+                logger.exception("publishing a batch failed")
+
+    def _drain(
+        self, batch: list[tuple[str, str, str, MarkUnpublished]]
+    ) -> list[tuple[str, str, str, MarkUnpublished]]:
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    @staticmethod
+    def _publish(batch: list[tuple[str, str, str, MarkUnpublished]]) -> None:
+        groups: dict[tuple[str, str, MarkUnpublished], list[str]] = defaultdict(list)
+        for task_name, schema, item_id, if_unpublished in batch:
+            groups[(task_name, schema, if_unpublished)].append(item_id)
+        for (task_name, schema, if_unpublished), item_ids in groups.items():
+            publish(
+                task_name,
+                schema=schema,
+                args=[item_ids],
+                if_unpublished=partial(if_unpublished, item_ids),
+            )
+
+
+_publisher = BatchPublisher()
+submit = _publisher.submit
+flush = _publisher.flush
+atexit.register(flush)
