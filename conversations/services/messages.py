@@ -134,7 +134,7 @@ def receive_message(integration: Integration, inbound: InboundMessage) -> Messag
 # The statement is built from the models: every concrete column of each table is either
 # given a value below or has a database default (``db_default``), so that adding a field
 # without a value here fails `tests/conversations/test_record_statement.py` at once
-# instead of writing NULLs (docs/architecture.md#the-one-statement-send).
+# instead of writing NULLs (docs/architecture.md#the-one-statement).
 CONVERSATION_VALUES = {
     "id": "%(conversation_id)s",
     "channel": "%(channel)s",

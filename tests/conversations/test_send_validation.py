@@ -1,4 +1,7 @@
-"""POST /api/v1/conversations/send: every rule of SPEC §4; a refused send creates nothing."""
+"""POST /api/v1/conversations/send: every rule of docs/api.md#sending-a-message.
+
+A refused send creates nothing.
+"""
 
 from __future__ import annotations
 
@@ -282,7 +285,8 @@ def test_text_of_4096_characters_is_accepted_whole(api: ApiClient, tenant_a: Ten
 
 
 def test_text_is_stored_as_sent(api: ApiClient, tenant_a: TenantFixture) -> None:
-    # SPEC §10: a message's `text` is "as sent"; leading indentation and line breaks are content.
+    # docs/api.md#the-message-object: a message's `text` is "as sent"; leading indentation
+    # and line breaks are content.
     text = "  Your code:\n\n    4711\n"
     body = send_ok(api, tenant_a, msg(text=text))
     assert body["message"]["text"] == text

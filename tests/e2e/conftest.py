@@ -159,7 +159,10 @@ class Stack:
         )
 
     def create_tenant(self, name: str) -> dict[str, str]:
-        """A tenant through the operator CLI (the SPEC §2 contract), as a script would."""
+        """A tenant through the operator CLI, as a script would.
+
+        The contract: docs/operations.md#creating-tenants.
+        """
         output = subprocess.run(
             [
                 sys.executable,

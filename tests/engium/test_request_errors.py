@@ -1,4 +1,7 @@
-"""Malformed, oversized and misdirected requests: always a JSON error, never a 500 (SPEC §8)."""
+"""Malformed, oversized and misdirected requests: always a JSON error, never a 500.
+
+The contract: docs/api.md#request-errors.
+"""
 
 from __future__ import annotations
 

@@ -171,7 +171,10 @@ def test_disabling_the_only_integration_stops_sends_until_enabled(
 def test_connecting_after_the_default_was_disabled_routes_sends(
     api: ApiClient, fresh: TenantFixture
 ) -> None:
-    """SPEC §4: a channel with an active integration is configured, whatever was disabled before."""
+    """A channel with an active integration is configured, whatever was disabled before.
+
+    docs/api.md#channel.
+    """
     # given the channel's only integration was disabled
     old = _create(api, fresh)
     api.patch(f"integrations/{old['id']}", tenant=fresh, json_body={"status": "disabled"})
@@ -366,7 +369,10 @@ def test_list_and_detail(api: ApiClient, fresh: TenantFixture) -> None:
 
 
 def test_list_shape_matches_every_other_list(api: ApiClient, fresh: TenantFixture) -> None:
-    """SPEC §10: lists share one cursor-paginated shape, {data, has_more, next_cursor}."""
+    """Lists share one cursor-paginated shape, {data, has_more, next_cursor}.
+
+    docs/api.md#lists-and-pagination.
+    """
     _create(api, fresh)
     body = api.get("integrations", tenant=fresh).json()
     assert set(body) == {"data", "has_more", "next_cursor"}, body
@@ -414,7 +420,8 @@ def test_integration_of_an_uninstalled_provider_does_not_break_reads(
 ) -> None:
     """A row whose provider is no longer installed (removed from settings, typed in admin).
 
-    Delivery already handles it (`provider_unknown`); reading must not answer 500 (SPEC §8).
+    Delivery already handles it (`provider_unknown`); reading must not answer
+    500 (docs/api.md#never-a-500).
     """
     # given
     kept = _create(api, fresh, "sms")

@@ -1,4 +1,7 @@
-"""SPEC §3: `Authorization: Bearer <key>` and `X-Tenant-ID` on every /api/v1/ request."""
+"""`Authorization: Bearer <key>` and `X-Tenant-ID` on every /api/v1/ request.
+
+The contract: docs/api.md#authentication.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The operator CLI of SPEC §2: `create_tenant --name --plan [--rate-limit] [--owner-…] --json`."""
+"""The operator CLI: `create_tenant --name --plan [--rate-limit] [--owner-…] --json`.
+
+The contract: docs/operations.md#creating-tenants.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The operator contract of SPEC §2: prints one JSON object with `tenant_id` and `api_key`.
+"""The operator contract (docs/operations.md#creating-tenants): prints one JSON object with
+`tenant_id` and `api_key`.
 
 manage.py create_tenant --name NAME --plan PLAN [--rate-limit N]
                         [--owner-email E --owner-password P] --json
