@@ -12,6 +12,7 @@ from conversations.models import MessageStatus as Status
 from conversations.payloads import conversation_payload, message_payload
 from engium.api.pagination import ListQuerySerializer
 from engium.api.serializers import (
+    BoundedDictField,
     PassThroughField,
     StrictCharField,
     StrictSerializer,
@@ -23,13 +24,16 @@ from tenants.models import Language
 
 MAX_TEXT_LENGTH = 4096
 MEDIA_TYPES = ("image", "audio", "video", "document")
+MAX_TEMPLATE_VARIABLES = 50
 
 
 class TemplateReferenceSerializer(StrictSerializer):
     id = StrictCharField(max_length=64)
     language = serializers.ChoiceField(choices=Language.values, required=False)
-    variables = serializers.DictField(
-        child=StrictCharField(max_length=1024, allow_blank=True), required=False
+    variables = BoundedDictField(
+        max_items=MAX_TEMPLATE_VARIABLES,
+        child=StrictCharField(max_length=1024, allow_blank=True),
+        required=False,
     )
 
 

@@ -30,6 +30,8 @@ class EngiumError(Exception):
         self.field = field
         self.details = details
         self.headers = headers or {}
+        #: How many problems there were when ``details`` lists only the first ones.
+        self.details_total: int | None = None
         super().__init__(self.message)
 
     def as_dict(self) -> dict[str, Any]:
@@ -38,6 +40,8 @@ class EngiumError(Exception):
             body["field"] = self.field
         if self.details:
             body["details"] = self.details
+        if self.details_total is not None:
+            body["details_total"] = self.details_total
         return {"error": body}
 
 

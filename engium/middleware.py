@@ -1,13 +1,15 @@
-"""Process-wide middleware: request IDs, and the guard that keeps every API answer JSON."""
+"""Process-wide middleware: request IDs, and the guard on request bodies and API answers."""
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse
 
 from engium.api.errors import error_response
@@ -37,27 +39,63 @@ class RequestIDMiddleware:
 
 
 def is_api_request(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+    """Whether the request is for the API, by the path the URL resolver sees (``path_info``).
+
+    ``request.path`` also holds ``SCRIPT_NAME``, which a client can influence: a check on it
+    could disagree with the view that answers.
+    """
+    return request.path_info.startswith("/api/")
 
 
 class ApiGuardMiddleware:
-    """Refuses oversized API bodies before they are read, and turns any escaped error into JSON."""
+    """Every body is read in full or refused; API answers are JSON and never cached.
+
+    * A ``Content-Length`` over ``ENGIUM_MAX_BODY_BYTES`` is a 413 before anything is read.
+    * A chunked body (no ``Content-Length``) is read here, up to the limit, and handed on as
+      if its length had been given: Django and DRF would otherwise see an empty body and a
+      request could "succeed" without its body ever being read. Over the limit: 413.
+    * API answers carry ``Cache-Control: no-store``: they hold a tenant's messages.
+    * Any error escaping a view under ``/api/`` becomes the JSON 500.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        refused = self._read_body(request)
+        response = refused or self.get_response(request)
         if is_api_request(request):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > settings.ENGIUM_MAX_BODY_BYTES:
-                return error_response(PayloadTooLarge())
-        return self.get_response(request)
+            response.setdefault("Cache-Control", "no-store")
+        return response
+
+    def _read_body(self, request: HttpRequest) -> HttpResponse | None:
+        limit = settings.ENGIUM_MAX_BODY_BYTES
+        meta = request.META
+        try:
+            length = int(meta.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return _too_large(request)
+        if length or "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return None
+        # The WSGI server has removed the chunk framing; the stream ends with the body.
+        body = meta["wsgi.input"].read(limit + 1)
+        if len(body) > limit:
+            return _too_large(request)
+        meta["CONTENT_LENGTH"] = str(len(body))
+        request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[assignment]
+        request._read_started = False  # type: ignore[attr-defined]
+        return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_request(request):
             return None
         logger.exception("unhandled error", exc_info=exception)
         return error_response(InternalError())
+
+
+def _too_large(request: HttpRequest) -> HttpResponse:
+    if is_api_request(request):
+        return error_response(PayloadTooLarge())
+    return HttpResponse("Request body too large.", status=413, content_type="text/plain")

@@ -7,7 +7,8 @@ from engium import health
 from engium.api import openapi as _openapi  # noqa: F401  # registers the OpenAPI extensions
 from engium.api.converters import PublicIdConverter
 from engium.api.errors import error_response
-from engium.exceptions import InternalError, NotFound
+from engium.exceptions import InternalError, NotFound, PermissionDeniedError, ValidationFailed
+from engium.middleware import is_api_request
 
 register_converter(PublicIdConverter, "public_id")
 
@@ -27,8 +28,24 @@ urlpatterns = [
 ]
 
 
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_request(request):
+        return error_response(ValidationFailed("The request is not valid."))
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_request(request):
+        return error_response(PermissionDeniedError())
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if request.path.startswith("/api/"):
+    if is_api_request(request):
         return error_response(NotFound())
     from django.views.defaults import page_not_found
 
@@ -36,7 +53,7 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
-    if request.path.startswith("/api/"):
+    if is_api_request(request):
         return error_response(InternalError())
     from django.views.defaults import server_error
 

@@ -25,7 +25,8 @@ class TenantHeaderMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith(API_PREFIX) or request.path.startswith(PUBLIC_API_PATHS):
+        path = request.path_info  # what the URL resolver routes by
+        if not path.startswith(API_PREFIX) or path.startswith(PUBLIC_API_PATHS):
             use_public_schema()
             return self.get_response(request)
         try:

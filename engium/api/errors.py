@@ -31,6 +31,9 @@ from engium.exceptions import (
 
 logger = logging.getLogger(__name__)
 
+#: An error answer lists at most this many problems, and then how many there were in all.
+MAX_DETAILS = 20
+
 
 def error_response(error: EngiumError) -> JsonResponse:
     """A plain Django response for code that runs outside DRF (middleware, URL handlers)."""
@@ -72,11 +75,14 @@ def from_drf(exc: Exception) -> EngiumError | None:
     if isinstance(exc, drf.ValidationError):
         details = _details_from_validation(exc.detail)
         first = details[0] if details else {"field": None, "message": ValidationFailed.message}
-        return ValidationFailed(
+        failed = ValidationFailed(
             first["message"],
             field=first["field"],
-            details=[{k: v for k, v in d.items() if v is not None} for d in details],
+            details=[{k: v for k, v in d.items() if v is not None} for d in details[:MAX_DETAILS]],
         )
+        if len(details) > MAX_DETAILS:
+            failed.details_total = len(details)
+        return failed
     if isinstance(exc, drf.ParseError):
         return MalformedJSON(str(exc.detail))
     if isinstance(exc, drf.UnsupportedMediaType):

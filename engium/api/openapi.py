@@ -59,7 +59,13 @@ class ErrorBodySerializer(serializers.Serializer):
         required=False, help_text="The request field at fault, where there is one."
     )
     details = ErrorDetailSerializer(
-        many=True, required=False, help_text="Every validation problem (validation errors only)."
+        many=True,
+        required=False,
+        help_text="The validation problems, at most 20 (validation errors only).",
+    )
+    details_total = serializers.IntegerField(
+        required=False,
+        help_text="How many problems there were, when `details` lists only the first 20.",
     )
 
 

@@ -48,6 +48,31 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
+class BoundedDictField(serializers.DictField):
+    """A JSON object of at most ``max_items`` entries, with keys of at most ``max_key_length``.
+
+    The size is checked before any value is validated: an oversized object costs one
+    comparison and one error, not one validation and one error per entry.
+    """
+
+    def __init__(self, *, max_items: int, max_key_length: int = 64, **kwargs: Any) -> None:
+        self.max_items = max_items
+        self.max_key_length = max_key_length
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            if len(data) > self.max_items:
+                raise serializers.ValidationError(
+                    f"At most {self.max_items} entries are allowed; {len(data)} were given."
+                )
+            if any(len(str(key)) > self.max_key_length for key in data):
+                raise serializers.ValidationError(
+                    f"Names are at most {self.max_key_length} characters long."
+                )
+        return super().to_internal_value(data)
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses unknown fields, so a typo is an error rather than silently ignored."""
 

@@ -78,16 +78,18 @@ TENANT_LIMIT_SET_CALLS = True
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
+    # Outermost, so that every answer carries the security headers, including the 401 and
+    # 413 that the middleware below answer before any view runs.
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "engium.middleware.RequestIDMiddleware",
     "engium.middleware.ApiGuardMiddleware",
     "tenants.middleware.TenantHeaderMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "engium.urls"
@@ -305,7 +307,11 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "engium.logging.RequestIDFilter"}},
+    "filters": {
+        "request_id": {"()": "engium.logging.RequestIDFilter"},
+        "redact": {"()": "engium.logging.RedactingFilter"},
+        "client_errors": {"()": "engium.logging.ClientErrorFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -317,7 +323,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json",
-            "filters": ["request_id"],
+            "filters": ["request_id", "client_errors", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -280,6 +280,17 @@ def test_error_answers_have_exactly_the_documented_keys(
         400,
     )
     assert invalid["error"]["code"] == "validation_error" and invalid["error"]["details"]
+    many_problems = {
+        "recipient": "+15550102999",
+        "channel": "sms",
+        "message": {"template": {"id": "t", "variables": {f"v{i}": i for i in range(50)}}},
+    }
+    capped = check.answer(
+        api.post("conversations/send", tenant=tenant_a, json_body=many_problems),
+        "conversations_send",
+        400,
+    )
+    assert capped["error"]["details_total"] == 50
     for response, operation_id, status in [
         (api.post("conversations/send", tenant=tenant_a, raw="{"), "conversations_send", 400),
         (api.send(tenant_a, channel="sms", recipient="12"), "conversations_send", 400),
