@@ -167,6 +167,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Workers log through Django's LOGGING (one JSON object per line) like the web processes.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# How often beat checks database, broker and workers for `/status` (served from the cache).
+ENGIUM_STATUS_REFRESH_SECONDS = env.float("ENGIUM_STATUS_REFRESH_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {
         "task": "conversations.sweep_undelivered",
@@ -176,7 +178,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.close_idle_conversations",
         "schedule": 60.0,
     },
+    "refresh-status": {
+        "task": "engium.refresh_status",
+        "schedule": ENGIUM_STATUS_REFRESH_SECONDS,
+    },
 }
+# Tasks outside the apps' `tasks` modules.
+CELERY_IMPORTS = ["engium.health"]
 
 
 # ------------------------------------------------------------------------------

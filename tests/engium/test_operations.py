@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -23,20 +25,6 @@ def test_readyz_checks_database_and_broker() -> None:
     assert answer.status_code == 200, answer.content
     checks = answer.json()["checks"]
     assert checks["database"]["ok"] and checks["broker"]["ok"]
-
-
-@pytest.mark.django_db
-def test_status_json_and_page() -> None:
-    body = Client().get("/status?format=json").json()
-    assert set(body["components"]) == {"api", "database", "broker", "workers"}
-    assert set(body["components"]["broker"]["queue_depth"]) == {
-        "delivery",
-        "webhooks",
-        "agents",
-        "default",
-    }
-    page = Client().get("/status")
-    assert page.status_code == 200 and b"Engium is" in page.content
 
 
 @pytest.mark.django_db
@@ -90,3 +78,86 @@ def test_tasks_carry_the_request_id_of_the_request_that_enqueued_them() -> None:
     headers = json.loads(ours[0])["headers"]
     assert headers["request_id"] == "req_test_carried"
     assert headers["_schema_name"] == "t_nobody"
+
+
+# ------------------------------------------------------------------ status
+
+
+def _count_pings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from engium import health
+
+    calls: list[int] = []
+    real = health._check_workers
+
+    def counting() -> dict[str, Any]:
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(health, "_check_workers", counting)
+    return calls
+
+
+@pytest.mark.django_db
+def test_status_requests_never_check_the_components_themselves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engium.health import refresh_status
+
+    pings = _count_pings(monkeypatch)
+    refresh_status()
+    assert len(pings) == 1
+    for _ in range(20):
+        assert Client().get("/status?format=json").status_code == 200
+        assert Client().get("/status").status_code == 200
+    assert len(pings) == 1, "an anonymous request pinged the workers"
+
+
+@pytest.mark.django_db
+def test_status_is_a_summary_for_the_public_and_details_for_staff() -> None:
+    from django.contrib.auth import get_user_model
+
+    from engium.health import refresh_status
+
+    refresh_status()
+    public = Client().get("/status?format=json").json()
+    assert set(public["components"]) == {"api", "database", "broker", "workers"}
+    assert public["components"]["database"] == "operational"
+    assert public["components"]["broker"] == "operational"
+    assert public["checked_at"]
+    assert "queue_depth" not in json.dumps(public) and "latency" not in json.dumps(public)
+
+    staff = get_user_model().objects.create_user("ops@example.com", password="x", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    detailed = client.get("/status?format=json").json()
+    broker = detailed["components"]["broker"]
+    assert broker["status"] == "operational"
+    assert set(broker["queue_depth"]) == {"delivery", "webhooks", "agents", "default"}
+    assert "count" in detailed["components"]["workers"]
+    page = client.get("/status")
+    assert page.status_code == 200 and b"Engium is" in page.content
+
+
+@pytest.mark.django_db
+def test_a_missing_or_stale_snapshot_is_degraded_not_operational(settings: Any) -> None:
+    from django.core.cache import cache
+
+    from engium.health import STATUS_CACHE_KEY, refresh_status
+
+    cache.delete(STATUS_CACHE_KEY)
+    body = Client().get("/status?format=json").json()
+    assert body["status"] == "degraded"
+    assert body["components"]["database"] == "unknown"
+    assert body["checked_at"] is None
+
+    snapshot = refresh_status()
+    snapshot["checked"] -= 3 * settings.ENGIUM_STATUS_REFRESH_SECONDS + 1
+    cache.set(STATUS_CACHE_KEY, snapshot)
+    assert Client().get("/status?format=json").json()["components"]["broker"] == "unknown"
+
+
+def test_beat_refreshes_the_status_every_few_seconds(settings: Any) -> None:
+    entry = settings.CELERY_BEAT_SCHEDULE["refresh-status"]
+    assert entry["task"] == "engium.refresh_status"
+    assert entry["schedule"] <= 10
+    assert "engium.health" in settings.CELERY_IMPORTS
