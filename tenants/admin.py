@@ -1,5 +1,21 @@
-from django.contrib import admin
+"""Support staff's view of tenants, their keys and members (Django admin).
 
+Rows that need more than a form can give go through the services: a tenant is created
+with its schema and first key (`create_tenant`), a key is minted with `create_api_key`
+and shown once, and revoked with `revoke_api_key`. The admin never makes a key row
+without a key, nor a tenant without a schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from tenants import services
 from tenants.models import ApiKey, Membership, Tenant
 
 
@@ -7,7 +23,19 @@ class ApiKeyInline(admin.TabularInline):
     model = ApiKey
     extra = 0
     fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("prefix", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # keys are minted by the action, which shows the key once
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead (API keys page): the row keeps its history
+
+
+class TenantCreationForm(forms.ModelForm):
+    class Meta:
+        model = Tenant
+        fields = ("name", "plan", "rate_limit", "default_language")
 
 
 @admin.register(Tenant)
@@ -17,6 +45,84 @@ class TenantAdmin(admin.ModelAdmin):
     search_fields = ("name", "public_id")
     readonly_fields = ("public_id", "schema_name", "created_at", "updated_at")
     inlines = [ApiKeyInline]
+    actions = ["mint_api_key", "suspend", "reactivate"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = TenantCreationForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return [(None, {"fields": TenantCreationForm.Meta.fields})]
+        return super().get_fieldsets(request, obj)
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        tenant, issued = services.create_tenant(
+            name=obj.name,
+            plan=obj.plan,
+            rate_limit=obj.rate_limit,
+            default_language=obj.default_language,
+        )
+        obj.pk = tenant.pk
+        obj.refresh_from_db()
+        _show_key_once(request, tenant, issued.raw_key)
+
+    @admin.action(description="Mint a new API key (shown once)")
+    def mint_api_key(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            issued = services.create_api_key(tenant, name=f"Minted by {request.user}")
+            _show_key_once(request, tenant, issued.raw_key)
+
+    @admin.action(description="Suspend (their API answers 403)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            services.set_tenant_active(tenant, active=False)
+        self.message_user(request, f"Suspended {queryset.count()} tenant(s).")
+
+    @admin.action(description="Reactivate")
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            services.set_tenant_active(tenant, active=True)
+        self.message_user(request, f"Reactivated {queryset.count()} tenant(s).")
+
+
+def _show_key_once(request: HttpRequest, tenant: Tenant, raw_key: str) -> None:
+    messages.warning(
+        request,
+        f"API key for {tenant.name} ({tenant.public_id}): {raw_key} — copy it now; "
+        "it is not stored and will not be shown again.",
+    )
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "tenant", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("prefix", "name", "tenant__public_id", "tenant__name")
+    fields = ("tenant", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("tenant", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a key row without a key is useless: mint one from its tenant
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the row keeps its history
+
+    @admin.action(description="Revoke")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for api_key in queryset:
+            services.revoke_api_key(api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")
 
 
 @admin.register(Membership)
