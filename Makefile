@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/python -m engium.launcher run
+	$(BIN)/python -m devtools.launcher run
 
 test: install
-	$(BIN)/python -m engium.launcher test $(ARGS)
+	$(BIN)/python -m devtools.launcher test $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

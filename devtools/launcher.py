@@ -1,8 +1,8 @@
 """`make run` and `make test`: the two commands a new user needs.
 
-``python -m engium.launcher run``  services (embedded where none are configured),
+``python -m devtools.launcher run``  services (embedded where none are configured),
 migrations, a demo tenant, then web (gunicorn), worker and beat until Ctrl-C.
-``python -m engium.launcher test [pytest args]``  services (configured, local or
+``python -m devtools.launcher test [pytest args]``  services (configured, local or
 embedded), then pytest.
 """
 
@@ -17,14 +17,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-from engium.embedded import (
+from devtools.embedded import (
     BASE_DIR,
     STATE_DIR,
     Services,
-    broker_url_for,
     ensure_services,
     stop_embedded,
 )
+from engium.broker import broker_url_for
 
 VENV_BIN = Path(sys.executable).parent
 
