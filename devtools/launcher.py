@@ -29,10 +29,10 @@ from engium.broker import broker_url_for
 VENV_BIN = Path(sys.executable).parent
 
 
-def _env(services: Services, **extra: str) -> dict[str, str]:
+def _env(services: Services, *, settings_module: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(services.environ())
-    env.setdefault("DJANGO_SETTINGS_MODULE", "engium.settings")
+    env.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BASE_DIR), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
@@ -120,7 +120,9 @@ def run() -> int:
     )
     port = os.environ.get("ENGIUM_PORT", "8000")
     env = _env(
-        services, ENGIUM_PUBLIC_URL=os.environ.get("ENGIUM_PUBLIC_URL", f"http://localhost:{port}")
+        services,
+        settings_module="engium.settings",
+        ENGIUM_PUBLIC_URL=os.environ.get("ENGIUM_PUBLIC_URL", f"http://localhost:{port}"),
     )
     print("Migrating the database…", flush=True)
     _manage(env, "migrate_schemas", "--shared", "-v", "0")
@@ -193,6 +195,7 @@ def test(args: list[str]) -> int:
         redis_url = "redis://127.0.0.1:6379/15"  # keep tests off a developer's db 0
     env = _env(
         services,
+        settings_module="engium.settings.test",
         REDIS_URL=redis_url,
         CELERY_BROKER_URL=broker_url_for(redis_url),
         ENGIUM_ENV="test",
