@@ -37,6 +37,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+	test ! -f .importlinter || $(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .
@@ -46,4 +47,4 @@ bench: install
 	$(BIN)/python -m bench.run $(ARGS)
 
 clean:
-	rm -rf $(VENV) .engium .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .engium .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
