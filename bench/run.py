@@ -142,7 +142,7 @@ def main() -> int:
     )
     options = parser.parse_args()
 
-    from engium.embedded import ensure_services
+    from devtools.embedded import ensure_services
 
     services = ensure_services(local_first=True)
     env = {

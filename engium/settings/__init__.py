@@ -1,13 +1,16 @@
 """Engium settings, all read from the environment (12-factor) through django-environ.
 
-Every setting has a default that works for the embedded run (`make run`); with
-``ENGIUM_ENV=production`` the secrets must be given or start-up fails.
+``ENGIUM_ENV`` is ``development`` (the default), ``test`` (the test suite, whose settings are
+`engium.settings.test`) or ``production``. Every setting has a default that works for the
+embedded run (`make run`); with ``ENGIUM_ENV=production`` the secrets must be given or start-up
+fails.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 
 import environ
@@ -15,7 +18,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from engium.embedded import broker_url_for
+from engium.broker import broker_url_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 STATE_DIR = BASE_DIR / ".engium"
@@ -28,7 +31,14 @@ environ.Env.read_env(STATE_DIR / "services.env", overwrite=False)
 # ------------------------------------------------------------------------------
 # Core
 # ------------------------------------------------------------------------------
-ENGIUM_ENV = env.str("ENGIUM_ENV", default="development")
+ENGIUM_ENVS = ("development", "test", "production")
+# The test suite's settings build on these ones: with them, the environment is `test`.
+_TEST_SETTINGS = os.environ.get("DJANGO_SETTINGS_MODULE") == "engium.settings.test"
+ENGIUM_ENV = env.str("ENGIUM_ENV", default="test" if _TEST_SETTINGS else "development")
+if ENGIUM_ENV not in ENGIUM_ENVS:
+    raise ImproperlyConfigured(
+        f"ENGIUM_ENV must be one of {', '.join(ENGIUM_ENVS)}, not {ENGIUM_ENV!r}"
+    )
 PRODUCTION = ENGIUM_ENV == "production"
 DEBUG = env.bool("DEBUG", default=False)
 

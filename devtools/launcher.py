@@ -1,8 +1,8 @@
 """`make run` and `make test`: the two commands a new user needs.
 
-``python -m engium.launcher run``  services (embedded where none are configured),
+``python -m devtools.launcher run``  services (embedded where none are configured),
 migrations, a demo tenant, then web (gunicorn), worker and beat until Ctrl-C.
-``python -m engium.launcher test [pytest args]``  services (configured, local or
+``python -m devtools.launcher test [pytest args]``  services (configured, local or
 embedded), then pytest.
 """
 
@@ -17,22 +17,22 @@ import time
 import urllib.request
 from pathlib import Path
 
-from engium.embedded import (
+from devtools.embedded import (
     BASE_DIR,
     STATE_DIR,
     Services,
-    broker_url_for,
     ensure_services,
     stop_embedded,
 )
+from engium.broker import broker_url_for
 
 VENV_BIN = Path(sys.executable).parent
 
 
-def _env(services: Services, **extra: str) -> dict[str, str]:
+def _env(services: Services, *, settings_module: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(services.environ())
-    env.setdefault("DJANGO_SETTINGS_MODULE", "engium.settings")
+    env.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BASE_DIR), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
@@ -120,7 +120,9 @@ def run() -> int:
     )
     port = os.environ.get("ENGIUM_PORT", "8000")
     env = _env(
-        services, ENGIUM_PUBLIC_URL=os.environ.get("ENGIUM_PUBLIC_URL", f"http://localhost:{port}")
+        services,
+        settings_module="engium.settings",
+        ENGIUM_PUBLIC_URL=os.environ.get("ENGIUM_PUBLIC_URL", f"http://localhost:{port}"),
     )
     print("Migrating the database…", flush=True)
     _manage(env, "migrate_schemas", "--shared", "-v", "0")
@@ -193,6 +195,7 @@ def test(args: list[str]) -> int:
         redis_url = "redis://127.0.0.1:6379/15"  # keep tests off a developer's db 0
     env = _env(
         services,
+        settings_module="engium.settings.test",
         REDIS_URL=redis_url,
         CELERY_BROKER_URL=broker_url_for(redis_url),
         ENGIUM_ENV="test",
