@@ -36,7 +36,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
-	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+	DJANGO_SETTINGS_MODULE=engium.settings.test $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	test ! -f .importlinter || $(BIN)/lint-imports
 
 format: install

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -151,6 +152,7 @@ def main() -> int:
         "PYTHONPATH": str(BASE_DIR),
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "ENGIUM_CACHE_PREFIX": "engium-bench",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
     }
     manage(env, "migrate_schemas", "--shared", "-v", "0")
     tenant = json.loads(

@@ -79,6 +79,8 @@ def process_commands(
     return {
         "web": [
             str(VENV_BIN / "gunicorn"),
+            "--config",
+            str(BASE_DIR / "deploy" / "gunicorn.conf.py"),
             "engium.wsgi",
             "--bind",
             f"127.0.0.1:{port}",
@@ -110,19 +112,45 @@ def process_commands(
     }
 
 
+def _local_secrets() -> dict[str, str]:
+    """This checkout's own SECRET_KEY and ENGIUM_ENCRYPTION_KEY, made on the first `make run`.
+
+    Kept in `.engium/secrets.env` (readable by the owner only) so that what was encrypted
+    on one run can be read on the next; the settings refuse to run without a secret key
+    (docs/operations.md#configuration).
+    """
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    path = STATE_DIR / "secrets.env"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(
+            f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
+            f"ENGIUM_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n"
+        )
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {name: value for name, value in pairs}
+
+
 def run() -> int:
     _read_dotenv()
     STATE_DIR.mkdir(exist_ok=True)
     services = ensure_services(local_first=False)
-    # So that `manage.py …` in another terminal finds the same services while this runs.
-    (STATE_DIR / "services.env").write_text(
-        "".join(f"{name}={value}\n" for name, value in services.environ().items())
+    keys = _local_secrets()
+    # So that `manage.py …` in another terminal finds the same services and keys.
+    services_env = STATE_DIR / "services.env"
+    services_env.write_text(
+        "".join(f"{name}={value}\n" for name, value in {**services.environ(), **keys}.items())
     )
+    services_env.chmod(0o600)
     port = os.environ.get("ENGIUM_PORT", "8000")
     env = _env(
         services,
         settings_module="engium.settings",
         ENGIUM_PUBLIC_URL=os.environ.get("ENGIUM_PUBLIC_URL", f"http://localhost:{port}"),
+        **{name: os.environ.get(name, value) for name, value in keys.items()},
     )
     print("Migrating the database…", flush=True)
     _manage(env, "migrate_schemas", "--shared", "-v", "0")

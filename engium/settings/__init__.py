@@ -42,10 +42,19 @@ if ENGIUM_ENV not in ENGIUM_ENVS:
 PRODUCTION = ENGIUM_ENV == "production"
 DEBUG = env.bool("DEBUG", default=False)
 
+# Fail closed: without a SECRET_KEY of its own, a process only starts for the test suite or
+# for local development with DEBUG on (and `deploy/gunicorn.conf.py` refuses to serve such
+# a process on anything but loopback). `make run` generates and keeps its own keys.
 _DEV_SECRET_KEY = "engium-development-secret-key-not-for-production"  # noqa: S105
-SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else _DEV_SECRET_KEY)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY_IS_SET = bool(SECRET_KEY)
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when ENGIUM_ENV=production")
+    if PRODUCTION or not (DEBUG or ENGIUM_ENV == "test"):
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set (DEBUG=1 allows a development key on a local machine; "
+            "`make run` generates one for itself)"
+        )
+    SECRET_KEY = _DEV_SECRET_KEY
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
 ENGIUM_PUBLIC_URL = env.str(
@@ -92,6 +101,7 @@ MIDDLEWARE = [
     # 413 that the middleware below answer before any view runs.
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "engium.middleware.RequestIDMiddleware",
     "engium.middleware.ApiGuardMiddleware",
     "tenants.middleware.TenantHeaderMiddleware",
@@ -221,7 +231,20 @@ for _key in ENGIUM_ENCRYPTION_KEYS:
 
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+SESSION_COOKIE_HTTPONLY = True
+# Forwarded headers are trusted only when a proxy that overwrites them stands in front
+# (`deploy/nginx.conf`); a client could set them otherwise.
+ENGIUM_BEHIND_PROXY = env.bool("ENGIUM_BEHIND_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if ENGIUM_BEHIND_PROXY else None
+USE_X_FORWARDED_HOST = False
+# Production is HTTPS only: redirect plain HTTP (but the probes), and tell browsers so.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -313,6 +336,18 @@ ENGIUM_LOCAL_CACHE_SECONDS = env.float("ENGIUM_LOCAL_CACHE_SECONDS", default=1.0
 STATIC_URL = "/static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(STATE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves static files in every run mode. Production serves what `collectstatic`
+# gathered, compressed and with hashed names (cached forever); elsewhere files are served
+# straight from the apps, with no collect step.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -22,16 +22,18 @@ PRODUCTION_SECRETS = {
 }
 
 
-def load_settings(module: str, **environ: str) -> subprocess.CompletedProcess[str]:
+def load_settings(
+    module: str, *, read: str = READ, **environ: str
+) -> subprocess.CompletedProcess[str]:
     """Import `module` as Django's settings in a fresh interpreter, with `environ` on top."""
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in ("ENGIUM_ENV", "DJANGO_SETTINGS_MODULE")
+        if name not in ("ENGIUM_ENV", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG")
     }
     env.update(environ, DJANGO_SETTINGS_MODULE=module)
     return subprocess.run(
-        [sys.executable, "-c", READ], env=env, cwd=BASE_DIR, capture_output=True, text=True
+        [sys.executable, "-c", read], env=env, cwd=BASE_DIR, capture_output=True, text=True
     )
 
 
@@ -61,11 +63,69 @@ def test_an_unknown_environment_is_refused(value: str) -> None:
     )
 
 
-@pytest.mark.parametrize("value", ["development", "test"])
-def test_development_and_test_run_on_the_defaults(value: str) -> None:
-    loaded = load_settings("engium.settings", ENGIUM_ENV=value)
+def test_the_test_environment_runs_on_the_defaults() -> None:
+    loaded = load_settings("engium.settings", ENGIUM_ENV="test")
     assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.split()[0] == value
+    assert loaded.stdout.split()[0] == "test"
+
+
+def test_development_without_a_secret_key_needs_debug_on() -> None:
+    # Fail closed: the key in the repository is only for a developer's own machine.
+    refused = load_settings("engium.settings", ENGIUM_ENV="development")
+    assert refused.returncode != 0
+    assert "SECRET_KEY must be set" in refused.stderr
+    assert load_settings("engium.settings", ENGIUM_ENV="development", DEBUG="1").returncode == 0
+    given = load_settings("engium.settings", ENGIUM_ENV="development", SECRET_KEY="s3cret-k")
+    assert given.returncode == 0, given.stderr
+
+
+def test_production_is_strict_about_transport() -> None:
+    read = (
+        "from django.conf import settings as s; print(s.SECURE_HSTS_SECONDS, "
+        "s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+        "s.SECURE_PROXY_SSL_HEADER is None, s.STORAGES['staticfiles']['BACKEND'])"
+    )
+    loaded = load_settings(
+        "engium.settings", read=read, ENGIUM_ENV="production", **PRODUCTION_SECRETS
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == [
+        "31536000",
+        "True",
+        "True",
+        "True",
+        "True",  # forwarded headers are not trusted by default
+        "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    ]
+    behind = load_settings(
+        "engium.settings",
+        read="from django.conf import settings as s; print(s.SECURE_PROXY_SSL_HEADER)",
+        ENGIUM_ENV="production",
+        ENGIUM_BEHIND_PROXY="1",
+        **PRODUCTION_SECRETS,
+    )
+    assert "HTTP_X_FORWARDED_PROTO" in behind.stdout
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0:0", "[::]:0"])
+def test_gunicorn_refuses_the_network_without_a_secret_key(bind: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    ran = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--config",
+            str(BASE_DIR / "deploy" / "gunicorn.conf.py"),
+            "--bind",
+            bind,
+        ],
+        env=env,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode != 0
+    assert "Refusing to listen on" in ran.stderr + ran.stdout
 
 
 def test_production_starts_with_its_secrets_and_refuses_to_without() -> None:
@@ -76,4 +136,4 @@ def test_production_starts_with_its_secrets_and_refuses_to_without() -> None:
         "engium.settings", ENGIUM_ENV="production", **{**PRODUCTION_SECRETS, "SECRET_KEY": ""}
     )
     assert missing.returncode != 0
-    assert "SECRET_KEY must be set when ENGIUM_ENV=production" in missing.stderr
+    assert "SECRET_KEY must be set" in missing.stderr
