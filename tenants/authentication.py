@@ -52,11 +52,11 @@ class ApiPrincipal:
     """The authenticated caller of an API request (DRF's ``request.user``)."""
 
     tenant: Tenant
-    api_key_id: int
+    api_key_id: str
     is_authenticated: bool = True
 
     @property
-    def pk(self) -> int:
+    def pk(self) -> str:
         return self.api_key_id
 
 
@@ -67,7 +67,7 @@ def auth_cache_key(public_id: str, key_hash: str) -> str:
 
 # (read at, the tenant or None, the key's ID or None): a failure holds (t, None, None),
 # whichever way it failed.
-_Verdict = tuple[float, Tenant | None, int | None]
+_Verdict = tuple[float, Tenant | None, str | None]
 
 
 def authenticate_api_request(tenant_header: str | None, authorization: str | None) -> ApiPrincipal:
@@ -124,10 +124,10 @@ def _read_verdict(public_id: str, key_hash: str) -> _Verdict:
 
 
 _last_used_lock = threading.Lock()
-_last_used_written: dict[int, float] = {}
+_last_used_written: dict[str, float] = {}
 
 
-def _touch_last_used(key_id: int) -> None:
+def _touch_last_used(key_id: str) -> None:
     """Record the key's last use at most once a minute per process, to keep SQL off the hot path."""
     now = time.monotonic()
     with _last_used_lock:
