@@ -115,6 +115,12 @@ class HotCache:
             self._memo.pop(key, None)
         cache.delete(key)
 
+    def delete_many(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._memo.pop(key, None)
+        cache.delete_many(keys)
+
     def clear_local(self) -> None:
         with self._lock:
             self._memo.clear()

@@ -1,10 +1,27 @@
 """Who is calling the API: the tenant from `X-Tenant-ID` and the key from `Authorization`.
 
-Both resolve from `engium.cache.hot_cache` on the warm path (a per-process memo, else
-one Redis round trip; no SQL); entries are dropped when a tenant or key changes (see
-`tenants.signals`), in other processes within ``ENGIUM_LOCAL_CACHE_SECONDS``. Every
-failure is the same 401, so the answer never reveals which tenants exist; a suspended
-tenant is a 403, and only to a caller holding one of its valid keys.
+One cache entry per (tenant ID, key hash) pair, ``auth:<tenant ID>:<key hash>``, holds the
+verdict of one SQL statement: the tenant, if the key is one of its unrevoked keys; nothing
+otherwise. It is read through `engium.cache.hot_cache` (a per-process memo, else one Redis
+round trip), so a warm request runs no SQL to authenticate.
+
+**Bound on staleness.** Each entry carries the wall-clock time at which its statement was
+sent, and is trusted for `AUTH_CACHE_SECONDS` (2 s) from then on, wherever it is found: in
+this process's memo or in Redis (which also expires it after that long). So a change made
+behind the ORM's back (`QuerySet.update()`, raw SQL, another program), which no signal
+sees, is honoured by every process at most 2 s after it commits (given host clocks that
+agree; a host whose clock lags can add at most its memo's lifetime,
+``ENGIUM_LOCAL_CACHE_SECONDS``). Changes made through the ORM (`tenants.services`, admin)
+also drop the entries at once (`tenants.signals`). The price: each (tenant, key) pair in
+use costs one indexed SELECT every 2 s or so, from whichever process finds its entry stale;
+requests in between cost nothing.
+
+**No tenant enumeration.** Every failure is the same 401, and costs the same work: the
+entry belongs to the pair, so live traffic never warms a caller's failing pair; an unknown
+tenant, a wrong or revoked key and another tenant's key all cost one cache read, one
+SELECT (the same statement, whose result is empty) and one cache write with the same
+lifetime, and leave the same verdict in the cache. A suspended tenant is a 403, and only
+to a caller holding one of its valid keys.
 """
 
 from __future__ import annotations
@@ -14,7 +31,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -24,10 +40,11 @@ from engium.exceptions import AuthenticationFailed, TenantSuspended
 from tenants import keys
 from tenants.models import TENANT_ID_PATTERN, ApiKey, Tenant
 
-_MISSING = "missing"
-# Unknown tenants and keys are remembered briefly only: guessing must not fill the cache.
-_MISSING_CACHE_SECONDS = 5
+#: How long a verdict read from the database is trusted (see the module's docstring).
+AUTH_CACHE_SECONDS = 2
 _LAST_USED_EVERY_SECONDS = 60.0
+# The wall clock: entries are shared between processes and hosts, so not `time.monotonic`.
+_clock = time.time
 
 
 @dataclass(frozen=True)
@@ -35,20 +52,22 @@ class ApiPrincipal:
     """The authenticated caller of an API request (DRF's ``request.user``)."""
 
     tenant: Tenant
-    api_key_id: int
+    api_key_id: str
     is_authenticated: bool = True
 
     @property
-    def pk(self) -> int:
+    def pk(self) -> str:
         return self.api_key_id
 
 
-def tenant_cache_key(public_id: str) -> str:
-    return f"auth:tenant:{public_id}"
+def auth_cache_key(public_id: str, key_hash: str) -> str:
+    """The cache entry of one (tenant ID, key hash) pair."""
+    return f"auth:{public_id}:{key_hash}"
 
 
-def api_key_cache_key(key_hash: str) -> str:
-    return f"auth:key:{key_hash}"
+# (read at, the tenant or None, the key's ID or None): a failure holds (t, None, None),
+# whichever way it failed.
+_Verdict = tuple[float, Tenant | None, str | None]
 
 
 def authenticate_api_request(tenant_header: str | None, authorization: str | None) -> ApiPrincipal:
@@ -62,27 +81,14 @@ def authenticate_api_request(tenant_header: str | None, authorization: str | Non
         raise AuthenticationFailed()
 
     key_hash = keys.hash_key(raw_key)
-    tenant_key, key_key = tenant_cache_key(public_id), api_key_cache_key(key_hash)
-    cached = hot_cache.get_many([tenant_key, key_key])
-    tenant_entry = cached.get(tenant_key)
-    key_entry = cached.get(key_key)
-    if tenant_entry is None:
-        tenant_entry = Tenant.objects.filter(public_id=public_id).first() or _MISSING
-        hot_cache.set(tenant_key, tenant_entry, _cache_seconds(tenant_entry))
-    if key_entry is None:
-        row = (
-            ApiKey.objects.filter(key_hash=key_hash).values("id", "tenant_id", "revoked_at").first()
-        )
-        key_entry = (
-            (row["id"], row["tenant_id"], row["revoked_at"] is not None) if row else _MISSING
-        )
-        hot_cache.set(key_key, key_entry, _cache_seconds(key_entry))
+    cache_key = auth_cache_key(public_id, key_hash)
+    verdict: _Verdict | None = hot_cache.get(cache_key)
+    if verdict is None or not _fresh(verdict):
+        verdict = _read_verdict(public_id, key_hash)
+        hot_cache.set(cache_key, verdict, AUTH_CACHE_SECONDS)
 
-    if not isinstance(tenant_entry, Tenant) or not isinstance(key_entry, tuple):
-        raise AuthenticationFailed()
-    tenant: Tenant = tenant_entry
-    key_id, key_tenant_id, revoked = key_entry
-    if revoked or key_tenant_id != tenant.pk:
+    _, tenant, key_id = verdict
+    if tenant is None or key_id is None:
         raise AuthenticationFailed()
     if not tenant.is_active:
         raise TenantSuspended()
@@ -90,15 +96,38 @@ def authenticate_api_request(tenant_header: str | None, authorization: str | Non
     return ApiPrincipal(tenant=tenant, api_key_id=key_id)
 
 
-def _cache_seconds(entry: object) -> int:
-    return _MISSING_CACHE_SECONDS if entry == _MISSING else settings.ENGIUM_AUTH_CACHE_SECONDS
+def _fresh(verdict: Any) -> bool:
+    # Anything else (an entry of an older layout) is simply read again.
+    return (
+        isinstance(verdict, tuple)
+        and len(verdict) == 3
+        and isinstance(verdict[0], float)
+        # A stamp from a host whose clock runs ahead is trusted too: Redis still drops the
+        # entry after AUTH_CACHE_SECONDS, and the memo after ENGIUM_LOCAL_CACHE_SECONDS.
+        and _clock() - verdict[0] < AUTH_CACHE_SECONDS
+    )
+
+
+def _read_verdict(public_id: str, key_hash: str) -> _Verdict:
+    """One statement, whose result is empty for every failure: the key is looked up by its
+    hash and must be an unrevoked key of the tenant named by the header."""
+    read_at = _clock()  # before the read: the entry cannot outlive a change it missed
+    found = list(
+        ApiKey.objects.select_related("tenant")
+        .only("id", "tenant")
+        .filter(key_hash=key_hash, tenant__public_id=public_id, revoked_at__isnull=True)
+        .order_by()[:1]
+    )
+    if not found:
+        return (read_at, None, None)
+    return (read_at, found[0].tenant, found[0].pk)
 
 
 _last_used_lock = threading.Lock()
-_last_used_written: dict[int, float] = {}
+_last_used_written: dict[str, float] = {}
 
 
-def _touch_last_used(key_id: int) -> None:
+def _touch_last_used(key_id: str) -> None:
     """Record the key's last use at most once a minute per process, to keep SQL off the hot path."""
     now = time.monotonic()
     with _last_used_lock:

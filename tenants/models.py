@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
-from engium.ids import id_regex
+from engium.ids import id_regex, new_id
 
 TENANT_ID_PATTERN = re.compile(f"^{id_regex('ten')}$")
 
@@ -79,9 +79,18 @@ class Domain(DomainMixin):
     """Required by django-tenants; Engium routes the API by `X-Tenant-ID`, not by host."""
 
 
-class ApiKey(models.Model):
-    """A tenant's API key. Only its SHA-256 is stored; the key is shown once, at creation."""
+def new_api_key_id() -> str:
+    return new_id("key")
 
+
+class ApiKey(models.Model):
+    """A tenant's API key. Only its SHA-256 is stored; the key is shown once, at creation.
+
+    Its ``id`` (``key_…``) names it in the API; ``prefix``, the key's visible start, is what
+    a person recognises it by.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_api_key_id, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, help_text="Visible start of the key.")
@@ -91,7 +100,7 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-id"]
         verbose_name = "API key"
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django_tenants.utils import get_public_schema_name, schema_context
 
 from engium.ids import new_id
 from engium.tenancy import use_public_schema
@@ -67,10 +68,18 @@ def create_api_key(tenant: Tenant, *, name: str) -> IssuedKey:
 
 
 def revoke_api_key(api_key: ApiKey) -> ApiKey:
-    """Revoke a key; it fails authentication from the next request on (the cache is cleared)."""
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
+    """Revoke a key; revoking a revoked key keeps its first revocation time.
+
+    The key fails authentication from the next request on in this process, and within
+    ``ENGIUM_LOCAL_CACHE_SECONDS`` in the others (`tenants.signals` drops the cache entry).
+    The row is locked, so two revocations at once agree on the time.
+    """
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if locked.revoked_at is None:
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
+    api_key.revoked_at = locked.revoked_at
     return api_key
 
 
@@ -92,6 +101,14 @@ def add_member(tenant: Tenant, *, email: str, password: str | None, role: str) -
 
 
 def set_tenant_active(tenant: Tenant, *, active: bool) -> Tenant:
+    """Suspend (``active=False``) or reactivate a tenant; its API requests get 403 meanwhile.
+
+    Takes effect like a revocation (see `revoke_api_key`). Work already accepted, such as
+    queued deliveries, goes on.
+    """
     tenant.is_active = active
-    tenant.save(update_fields=["is_active", "updated_at"])
+    # django-tenants saves a tenant only from its own schema or `public`; callers may be in
+    # another tenant's (an API request, a task), and stay there.
+    with schema_context(get_public_schema_name()):
+        tenant.save(update_fields=["is_active", "updated_at"])
     return tenant

@@ -36,6 +36,10 @@ OPERATION_IDS = {
     "integrations_update",
     "integrations_destroy",
     "integrations_sandbox_inbound",
+    "api_keys_list",
+    "api_keys_create",
+    "api_keys_retrieve",
+    "api_keys_revoke",
 }
 FAILING_RECIPIENT = "+15550100001"  # the sandbox refuses numbers ending in 0001
 
@@ -265,6 +269,22 @@ def test_answers_have_exactly_the_documented_keys(
     assert deleted.status_code == 204 and not deleted.content
     assert "204" in check.operations["integrations_destroy"]["responses"]
 
+    new_key = check.answer(
+        api.post("api-keys", tenant=tenant_a, json_body={"name": "CI"}), "api_keys_create", 201
+    )
+    assert new_key["key"]
+    used = TenantFixture(tenant=tenant_a.tenant, api_key=new_key["key"])
+    keys_page = check.answer(
+        api.get("api-keys", tenant=used, query={"limit": 1}), "api_keys_list", 200
+    )
+    assert keys_page["has_more"] and keys_page["next_cursor"]
+    key_path = f"api-keys/{new_key['id']}"
+    assert check.answer(api.get(key_path, tenant=tenant_a), "api_keys_retrieve", 200)[
+        "last_used_at"
+    ]
+    revoked = check.answer(api.post(f"{key_path}/revoke", tenant=tenant_a), "api_keys_revoke", 200)
+    assert revoked["revoked_at"]
+
     check.assert_every_property_seen()
 
 
@@ -336,6 +356,18 @@ def test_error_answers_have_exactly_the_documented_keys(
         (
             api.delete("integrations/intg_00000000000000000000000000", tenant=tenant_a),
             "integrations_destroy",
+            404,
+        ),
+        (api.post("api-keys", tenant=tenant_a, json_body={}), "api_keys_create", 400),
+        (api.get("api-keys", tenant=tenant_a, query={"cursor": "x"}), "api_keys_list", 400),
+        (
+            api.get("api-keys/key_00000000000000000000000000", tenant=tenant_a),
+            "api_keys_retrieve",
+            404,
+        ),
+        (
+            api.post("api-keys/key_00000000000000000000000000/revoke", tenant=tenant_a),
+            "api_keys_revoke",
             404,
         ),
         (
