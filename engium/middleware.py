@@ -18,6 +18,8 @@ from engium.logging import current_request_id
 
 logger = logging.getLogger(__name__)
 
+#: How much of an oversized chunked body is read and dropped so that its 413 arrives.
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -80,9 +82,17 @@ class ApiGuardMiddleware:
         if length or "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
             return None
         # The WSGI server has removed the chunk framing; the stream ends with the body.
-        body = meta["wsgi.input"].read(limit + 1)
+        stream = meta["wsgi.input"]
+        body = stream.read(limit + 1)
         if len(body) > limit:
-            return _too_large(request)
+            # Read on (to a bound) before answering: a server that closes a connection with
+            # unread data resets it, and the client never sees the 413.
+            drained = 0
+            while drained < DRAIN_LIMIT_BYTES and (chunk := stream.read(64 * 1024)):
+                drained += len(chunk)
+            response = _too_large(request)
+            response["Connection"] = "close"
+            return response
         meta["CONTENT_LENGTH"] = str(len(body))
         request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[assignment]
         request._read_started = False  # type: ignore[attr-defined]

@@ -334,7 +334,8 @@ ENGIUM_LOCAL_CACHE_SECONDS = env.float("ENGIUM_LOCAL_CACHE_SECONDS", default=1.0
 # Static files, i18n
 # ------------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = env.str("STATIC_ROOT", default=str(STATE_DIR / "staticfiles"))
+# Where `collectstatic` gathers files for production; elsewhere nothing is collected.
+STATIC_ROOT = env.str("STATIC_ROOT", default=str(STATE_DIR / "staticfiles") if PRODUCTION else None)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # WhiteNoise serves static files in every run mode. Production serves what `collectstatic`
 # gathered, compressed and with hashed names (cached forever); elsewhere files are served
