@@ -326,7 +326,6 @@ ENGIUM_PROVIDER_TIMEOUT_SECONDS = env.float("ENGIUM_PROVIDER_TIMEOUT_SECONDS", d
 ENGIUM_PROVIDERS = {
     "sandbox": "integrations.providers.sandbox.SandboxProvider",
 }
-ENGIUM_AUTH_CACHE_SECONDS = env.int("ENGIUM_AUTH_CACHE_SECONDS", default=60)
 # Per-process memo in front of Redis for tenants, keys and routing (0 turns it off).
 ENGIUM_LOCAL_CACHE_SECONDS = env.float("ENGIUM_LOCAL_CACHE_SECONDS", default=1.0)
 
