@@ -212,6 +212,9 @@ def test_sweep_redispatches_only_overdue_messages(api: ApiClient, tenant_a: Tena
         # dispatched just now: not again until ENGIUM_REDISPATCH_AFTER_SECONDS pass
         assert services.redispatch_overdue_messages() == 0
         assert Message.objects.get(pk=fresh).dispatched_at is not None
+    ours = [raw for raw in broker.lrange("delivery", 0, -1) if overdue in raw.decode()]
+    assert len(ours) == 1
+    broker.lrem("delivery", 1, ours[0])  # leave the queue as found
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 6, 20])
