@@ -8,16 +8,9 @@ import pytest
 
 from conversations.models import Conversation, ConversationStatus, Message, MessageStatusChange
 from integrations.models import Integration, IntegrationStatus
+from tests.builders import send_ok
 from tests.conftest import ApiClient, TenantFixture, error_of
 from webhooks.models import Event
-
-
-def _send(
-    api: ApiClient, tenant: TenantFixture, recipient: str = "+15550103001", **body: Any
-) -> dict[str, Any]:
-    response = api.send(tenant, recipient=recipient, **body)
-    assert response.status_code == 201, response.content
-    return response.json()
 
 
 def _counts(tenant: TenantFixture) -> dict[str, int]:
@@ -34,7 +27,7 @@ def _counts(tenant: TenantFixture) -> dict[str, int]:
 @pytest.fixture
 def b_data(api: ApiClient, tenant_b: TenantFixture) -> dict[str, str]:
     """A conversation with a message in tenant B."""
-    sent = _send(api, tenant_b, "+15550103002", message={"text": "secret of B"})
+    sent = send_ok(api, tenant_b, recipient="+15550103002", message={"text": "secret of B"})
     return {
         "conversation": sent["id"],
         "message": sent["message"]["id"],
@@ -118,7 +111,7 @@ def test_a_lists_never_include_b_rows(
     query: dict[str, str],
 ) -> None:
     # given A has data of its own too
-    own = _send(api, tenant_a, "+15550103004")
+    own = send_ok(api, tenant_a, recipient="+15550103004")
     query = {key: value.format(**b_data) for key, value in query.items()}
 
     response = api.get(path, tenant=tenant_a, query=query)
@@ -139,7 +132,7 @@ def test_a_send_does_not_touch_b_schema(
     before_a, before_b = _counts(tenant_a), _counts(tenant_b)
 
     # when A sends to the very recipient B talks to, and a recipient writes in to A
-    sent = _send(api, tenant_a, "+15550103002")
+    sent = send_ok(api, tenant_a, recipient="+15550103002")
     inbound = api.post(
         f"integrations/{tenant_a.integrations['whatsapp']}/sandbox/inbound",
         tenant=tenant_a,
@@ -164,9 +157,9 @@ def test_same_recipient_in_both_tenants_gives_two_conversations(
     api: ApiClient, tenant_a: TenantFixture, tenant_b: TenantFixture
 ) -> None:
     # when both tenants send to one number
-    in_a = _send(api, tenant_a, "+15550103005")
-    in_b = _send(api, tenant_b, "+1 555 010 3005")
-    again_in_a = _send(api, tenant_a, "+15550103005")
+    in_a = send_ok(api, tenant_a, recipient="+15550103005")
+    in_b = send_ok(api, tenant_b, recipient="+1 555 010 3005")
+    again_in_a = send_ok(api, tenant_a, recipient="+15550103005")
 
     # then each tenant has its own conversation
     assert in_a["id"] != in_b["id"]
@@ -184,13 +177,13 @@ def test_same_recipient_in_both_tenants_gives_two_conversations(
 def test_closing_in_a_leaves_b_open(
     api: ApiClient, tenant_a: TenantFixture, tenant_b: TenantFixture
 ) -> None:
-    in_a = _send(api, tenant_a, "+15550103006")
-    in_b = _send(api, tenant_b, "+15550103006")
+    in_a = send_ok(api, tenant_a, recipient="+15550103006")
+    in_b = send_ok(api, tenant_b, recipient="+15550103006")
 
     assert api.post(f"conversations/{in_a['id']}/close", tenant=tenant_a).status_code == 200
 
     assert api.get(f"conversations/{in_b['id']}", tenant=tenant_b).json()["status"] == "active"
-    assert _send(api, tenant_b, "+15550103006")["id"] == in_b["id"]
+    assert send_ok(api, tenant_b, recipient="+15550103006")["id"] == in_b["id"]
 
 
 def test_a_key_with_b_tenant_id_is_refused(

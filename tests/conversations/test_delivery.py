@@ -15,7 +15,7 @@ from conversations.models import Message
 from conversations.services.delivery import backoff_seconds
 from integrations.models import Integration
 from integrations.providers.registry import get_provider
-from integrations.services import connect_integration
+from tests.builders import create_integration, sent_message_id
 from tests.conftest import ApiClient, TenantFixture, make_tenant
 from tests.http_server import Reply, ScriptedServer
 from webhooks.models import Event
@@ -41,17 +41,9 @@ def relay_server() -> Iterator[ScriptedServer]:
 @pytest.fixture
 def relay_tenant(db: None, relay_provider: None, relay_server: ScriptedServer) -> TenantFixture:
     tenant = make_tenant("Relay", channels=())
-    with tenant.schema():
-        tenant.integrations["sms"] = connect_integration(
-            channel="sms", provider="relay", config={"base_url": relay_server.url, "token": "t"}
-        ).id
+    relay = create_integration(tenant, "sms", "relay", base_url=relay_server.url, token="t")
+    tenant.integrations["sms"] = relay.id
     return tenant
-
-
-def _send(api: ApiClient, tenant: TenantFixture, **body: Any) -> str:
-    answer = api.send(tenant, **body)
-    assert answer.status_code == 201, answer.content
-    return str(answer.json()["message"]["id"])
 
 
 def _history(message: Message) -> list[str]:
@@ -61,7 +53,7 @@ def _history(message: Message) -> list[str]:
 
 
 def test_sandbox_send_is_sent_at_once(api: ApiClient, tenant_a: TenantFixture) -> None:
-    message_id = _send(api, tenant_a)
+    message_id = sent_message_id(api, tenant_a)
     with tenant_a.schema():
         message = services.deliver_message(message_id)
         assert message is not None
@@ -76,7 +68,7 @@ def test_sandbox_send_is_sent_at_once(api: ApiClient, tenant_a: TenantFixture) -
 def test_sandbox_failing_number_fails_with_provider_code(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
-    message_id = _send(api, tenant_a, recipient="+15550100001")
+    message_id = sent_message_id(api, tenant_a, recipient="+15550100001")
     with tenant_a.schema():
         services.deliver_message(message_id)
         message = Message.objects.get(pk=message_id)
@@ -88,7 +80,7 @@ def test_sandbox_failing_number_fails_with_provider_code(
 
 
 def test_a_delivered_message_is_not_sent_again(api: ApiClient, tenant_a: TenantFixture) -> None:
-    message_id = _send(api, tenant_a)
+    message_id = sent_message_id(api, tenant_a)
     with tenant_a.schema():
         services.deliver_message(message_id)
         assert services.deliver_message(message_id) is None
@@ -101,7 +93,7 @@ def test_transient_error_retries_later_with_the_same_idempotency_key(
     # given: the provider is overloaded once
     relay_server.replies.append(Reply(503, {"error": "busy"}, headers={"Retry-After": "7"}))
     relay_server.replies.append(Reply(200, {"id": "relay-1"}))
-    message_id = _send(api, relay_tenant, channel="sms")
+    message_id = sent_message_id(api, relay_tenant, channel="sms")
 
     with relay_tenant.schema():
         # when
@@ -133,7 +125,7 @@ def test_permanent_error_fails_at_once_with_the_providers_code(
     api: ApiClient, relay_tenant: TenantFixture, relay_server: ScriptedServer
 ) -> None:
     relay_server.replies.append(Reply(400, {"error": {"code": "21211", "message": "Invalid To"}}))
-    message_id = _send(api, relay_tenant, channel="sms")
+    message_id = sent_message_id(api, relay_tenant, channel="sms")
     with relay_tenant.schema():
         services.deliver_message(message_id)
         message = Message.objects.get(pk=message_id)
@@ -147,7 +139,7 @@ def test_timeouts_are_transient(
 ) -> None:
     settings.ENGIUM_PROVIDER_TIMEOUT_SECONDS = 0.3
     relay_server.replies.append(Reply(200, {"id": "late"}, delay=1.0))
-    message_id = _send(api, relay_tenant, channel="sms")
+    message_id = sent_message_id(api, relay_tenant, channel="sms")
     with relay_tenant.schema():
         services.deliver_message(message_id)
         message = Message.objects.get(pk=message_id)
@@ -159,7 +151,7 @@ def test_giving_up_after_the_last_attempt(
 ) -> None:
     settings.ENGIUM_DELIVERY_MAX_ATTEMPTS = 2
     relay_server.default = Reply(502, {})
-    message_id = _send(api, relay_tenant, channel="sms")
+    message_id = sent_message_id(api, relay_tenant, channel="sms")
     with relay_tenant.schema():
         services.deliver_message(message_id)
         Message.objects.filter(pk=message_id).update(next_attempt_at=timezone.now())
@@ -171,11 +163,8 @@ def test_giving_up_after_the_last_attempt(
 
 def test_unreachable_provider_is_transient(api: ApiClient, relay_provider: None, db: None) -> None:
     tenant = make_tenant("Down", channels=())
-    with tenant.schema():
-        connect_integration(
-            channel="sms", provider="relay", config={"base_url": "http://127.0.0.1:9"}
-        )
-    message_id = _send(api, tenant, channel="sms")
+    create_integration(tenant, "sms", "relay", base_url="http://127.0.0.1:9")
+    message_id = sent_message_id(api, tenant, channel="sms")
     with tenant.schema():
         services.deliver_message(message_id)
         message = Message.objects.get(pk=message_id)
@@ -184,7 +173,7 @@ def test_unreachable_provider_is_transient(api: ApiClient, relay_provider: None,
 
 def test_removed_integration_fails_the_message(api: ApiClient, db: None) -> None:
     tenant = make_tenant("Removed", channels=("sms",))
-    message_id = _send(api, tenant, channel="sms")
+    message_id = sent_message_id(api, tenant, channel="sms")
     with tenant.schema():
         Integration.objects.all().delete()
         services.deliver_message(message_id)
@@ -193,7 +182,7 @@ def test_removed_integration_fails_the_message(api: ApiClient, db: None) -> None
 
 
 def test_a_claimed_message_is_left_to_its_worker(api: ApiClient, tenant_a: TenantFixture) -> None:
-    message_id = _send(api, tenant_a)
+    message_id = sent_message_id(api, tenant_a)
     with tenant_a.schema():
         # another worker holds the lease
         Message.objects.filter(pk=message_id).update(
@@ -210,7 +199,7 @@ def test_sweep_redispatches_only_overdue_messages(api: ApiClient, tenant_a: Tena
     from engium.celery import app
 
     broker = app.connection_for_write().default_channel.client
-    overdue, fresh = _send(api, tenant_a), _send(api, tenant_a, channel="sms")
+    overdue, fresh = sent_message_id(api, tenant_a), sent_message_id(api, tenant_a, channel="sms")
     with tenant_a.schema():
         long_ago = timezone.now() - timedelta(minutes=5)
         Message.objects.filter(pk=overdue).update(dispatched_at=long_ago, next_attempt_at=long_ago)
@@ -223,6 +212,9 @@ def test_sweep_redispatches_only_overdue_messages(api: ApiClient, tenant_a: Tena
         # dispatched just now: not again until ENGIUM_REDISPATCH_AFTER_SECONDS pass
         assert services.redispatch_overdue_messages() == 0
         assert Message.objects.get(pk=fresh).dispatched_at is not None
+    ours = [raw for raw in broker.lrange("delivery", 0, -1) if overdue in raw.decode()]
+    assert len(ours) == 1
+    broker.lrem("delivery", 1, ours[0])  # leave the queue as found
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 6, 20])

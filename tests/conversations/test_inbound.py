@@ -12,36 +12,16 @@ from conversations import services
 from conversations.models import Conversation, ConversationStatus, Message
 from engium.ids import new_id
 from integrations.models import Integration
+from tests.builders import events_of, post_inbound, send_ok
 from tests.conftest import ApiClient, TenantFixture, error_of
-from webhooks.models import Event, EventType
-
-
-def _inbound(api: ApiClient, tenant: TenantFixture, channel: str = "whatsapp", **body: Any) -> Any:
-    return api.post(
-        f"integrations/{tenant.integrations[channel]}/sandbox/inbound",
-        tenant=tenant,
-        json_body=body,
-    )
-
-
-def _events(tenant: TenantFixture, event_type: str | None = None) -> list[Event]:
-    with tenant.schema():
-        events = Event.objects.order_by("id")
-        return list(events.filter(type=event_type) if event_type else events)
-
-
-def _send(api: ApiClient, tenant: TenantFixture, recipient: str, **body: Any) -> dict[str, Any]:
-    response = api.send(tenant, recipient=recipient, **body)
-    assert response.status_code == 201, response.content
-    return response.json()
-
+from webhooks.models import EventType
 
 # ------------------------------------------------------------------ sandbox inbound
 
 
 def test_inbound_opens_a_conversation(api: ApiClient, tenant_a: TenantFixture) -> None:
     # when a recipient with no conversation writes in
-    response = _inbound(api, tenant_a, **{"from": "+15550105001", "text": "Hi, I need help"})
+    response = post_inbound(api, tenant_a, **{"from": "+15550105001", "text": "Hi, I need help"})
 
     # then
     assert response.status_code == 201, response.content
@@ -58,11 +38,11 @@ def test_inbound_opens_a_conversation(api: ApiClient, tenant_a: TenantFixture) -
     assert (conversation.channel, conversation.recipient) == ("whatsapp", "+15550105001")
     assert conversation.status == ConversationStatus.ACTIVE
     assert conversation.integration_id == tenant_a.integrations["whatsapp"]
-    assert [e.type for e in _events(tenant_a)] == [
+    assert [e.type for e in events_of(tenant_a)] == [
         EventType.CONVERSATION_CREATED,
         EventType.MESSAGE_RECEIVED,
     ]
-    created, received = _events(tenant_a)
+    created, received = events_of(tenant_a)
     assert created.data["id"] == conversation.pk
     assert received.data["id"] == body["id"]
     assert received.data["direction"] == "inbound"
@@ -71,19 +51,19 @@ def test_inbound_opens_a_conversation(api: ApiClient, tenant_a: TenantFixture) -
 
 def test_inbound_joins_the_open_conversation(api: ApiClient, tenant_a: TenantFixture) -> None:
     # given an open conversation started by a send, a while ago
-    sent = _send(api, tenant_a, "+15550105002")
+    sent = send_ok(api, tenant_a, recipient="+15550105002")
     long_ago = timezone.now() - timedelta(hours=3)
     with tenant_a.schema():
         Conversation.objects.filter(pk=sent["id"]).update(last_activity_at=long_ago)
 
     # when the recipient answers (formatted differently)
-    response = _inbound(api, tenant_a, **{"from": "+1 (555) 010-5002", "text": "Thanks"})
+    response = post_inbound(api, tenant_a, **{"from": "+1 (555) 010-5002", "text": "Thanks"})
 
     # then the answer joins it, and refreshes its activity
     assert response.status_code == 201, response.content
     assert response.json()["conversation_id"] == sent["id"]
-    assert len(_events(tenant_a, EventType.CONVERSATION_CREATED)) == 1
-    assert len(_events(tenant_a, EventType.MESSAGE_RECEIVED)) == 1
+    assert len(events_of(tenant_a, EventType.CONVERSATION_CREATED)) == 1
+    assert len(events_of(tenant_a, EventType.MESSAGE_RECEIVED)) == 1
     with tenant_a.schema():
         conversation = Conversation.objects.get(pk=sent["id"])
         assert Conversation.objects.count() == 1
@@ -95,39 +75,39 @@ def test_inbound_joins_the_open_conversation(api: ApiClient, tenant_a: TenantFix
 def test_inbound_on_another_channel_opens_its_own_conversation(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
-    whatsapp = _send(api, tenant_a, "+15550105003")
+    whatsapp = send_ok(api, tenant_a, recipient="+15550105003")
 
-    sms = _inbound(api, tenant_a, "sms", **{"from": "+15550105003", "text": "by sms"}).json()
+    sms = post_inbound(api, tenant_a, "sms", **{"from": "+15550105003", "text": "by sms"}).json()
 
     assert sms["conversation_id"] != whatsapp["id"]
     assert sms["channel"] == "sms"
-    assert len(_events(tenant_a, EventType.CONVERSATION_CREATED)) == 2
+    assert len(events_of(tenant_a, EventType.CONVERSATION_CREATED)) == 2
 
 
 def test_inbound_after_close_opens_a_new_conversation(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
-    first = _inbound(api, tenant_a, **{"from": "+15550105004", "text": "one"}).json()
+    first = post_inbound(api, tenant_a, **{"from": "+15550105004", "text": "one"}).json()
     api.post(f"conversations/{first['conversation_id']}/close", tenant=tenant_a)
 
-    second = _inbound(api, tenant_a, **{"from": "+15550105004", "text": "two"}).json()
+    second = post_inbound(api, tenant_a, **{"from": "+15550105004", "text": "two"}).json()
 
     assert second["conversation_id"] != first["conversation_id"]
-    assert len(_events(tenant_a, EventType.CONVERSATION_CREATED)) == 2
+    assert len(events_of(tenant_a, EventType.CONVERSATION_CREATED)) == 2
 
 
 def test_repeated_inbound_stays_in_one_conversation(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
     ids = {
-        _inbound(api, tenant_a, **{"from": "+15550105005", "text": f"#{i}"}).json()[
+        post_inbound(api, tenant_a, **{"from": "+15550105005", "text": f"#{i}"}).json()[
             "conversation_id"
         ]
         for i in range(3)
     }
     assert len(ids) == 1
-    assert len(_events(tenant_a, EventType.CONVERSATION_CREATED)) == 1
-    assert len(_events(tenant_a, EventType.MESSAGE_RECEIVED)) == 3
+    assert len(events_of(tenant_a, EventType.CONVERSATION_CREATED)) == 1
+    assert len(events_of(tenant_a, EventType.MESSAGE_RECEIVED)) == 3
 
 
 @pytest.mark.parametrize(
@@ -145,13 +125,13 @@ def test_repeated_inbound_stays_in_one_conversation(
     ],
 )
 def test_inbound_refuses_a_bad_sender(api: ApiClient, tenant_a: TenantFixture, sender: Any) -> None:
-    response = _inbound(api, tenant_a, **{"from": sender, "text": "hi"})
+    response = post_inbound(api, tenant_a, **{"from": sender, "text": "hi"})
 
     assert response.status_code == 400, response.content
     error = error_of(response)
     assert error["code"] == "invalid_recipient"
     assert error["field"] == "from"
-    assert _events(tenant_a) == []
+    assert events_of(tenant_a) == []
 
 
 @pytest.mark.parametrize(
@@ -174,7 +154,7 @@ def test_inbound_refuses_a_bad_sender(api: ApiClient, tenant_a: TenantFixture, s
 def test_inbound_validation(
     api: ApiClient, tenant_a: TenantFixture, body: dict[str, Any], field: str | None
 ) -> None:
-    response = _inbound(api, tenant_a, **body)
+    response = post_inbound(api, tenant_a, **body)
 
     assert response.status_code == 400, response.content
     error = error_of(response)
@@ -201,7 +181,7 @@ def test_inbound_refuses_non_object_bodies(
 def test_inbound_text_of_4096_characters_is_accepted(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
-    response = _inbound(api, tenant_a, **{"from": "+15550105009", "text": "y" * 4096})
+    response = post_inbound(api, tenant_a, **{"from": "+15550105009", "text": "y" * 4096})
     assert response.status_code == 201, response.content
     assert len(response.json()["text"]) == 4096
 
@@ -256,7 +236,7 @@ def test_close_idle_conversations(api: ApiClient, tenant_a: TenantFixture) -> No
     }
     names: dict[str, str] = {}
     for i, (name, at) in enumerate(activity.items()):
-        names[name] = _send(api, tenant_a, f"+1555010520{i}")["id"]
+        names[name] = send_ok(api, tenant_a, recipient=f"+1555010520{i}")["id"]
         with tenant_a.schema():
             Conversation.objects.filter(pk=names[name]).update(last_activity_at=at)
     assert (
@@ -267,7 +247,7 @@ def test_close_idle_conversations(api: ApiClient, tenant_a: TenantFixture) -> No
         Conversation.objects.filter(pk=names["idle_pending_human"]).update(
             status=ConversationStatus.PENDING_HUMAN
         )
-    closed_before = len(_events(tenant_a, EventType.CONVERSATION_CLOSED))
+    closed_before = len(events_of(tenant_a, EventType.CONVERSATION_CLOSED))
 
     # when
     with tenant_a.schema():
@@ -283,14 +263,14 @@ def test_close_idle_conversations(api: ApiClient, tenant_a: TenantFixture) -> No
         assert (rows[conversation_id].status == ConversationStatus.CLOSED) is should_close, name
         if name in expected:
             assert rows[conversation_id].closed_at == now
-    new_events = _events(tenant_a, EventType.CONVERSATION_CLOSED)[closed_before:]
+    new_events = events_of(tenant_a, EventType.CONVERSATION_CLOSED)[closed_before:]
     assert sorted(e.data["id"] for e in new_events) == sorted(names[n] for n in expected)
     assert all(e.data["status"] == "closed" for e in new_events)
 
     # and a second run finds nothing more
     with tenant_a.schema():
         assert services.close_idle_conversations(idle_seconds=3600, now=now) == 0
-    assert len(_events(tenant_a, EventType.CONVERSATION_CLOSED)) == closed_before + len(expected)
+    assert len(events_of(tenant_a, EventType.CONVERSATION_CLOSED)) == closed_before + len(expected)
 
 
 @pytest.mark.parametrize(
@@ -299,7 +279,7 @@ def test_close_idle_conversations(api: ApiClient, tenant_a: TenantFixture) -> No
 def test_close_idle_threshold(
     api: ApiClient, tenant_a: TenantFixture, idle_seconds: int, closes: bool
 ) -> None:
-    conversation_id = _send(api, tenant_a, "+15550105301")["id"]
+    conversation_id = send_ok(api, tenant_a, recipient="+15550105301")["id"]
     now = timezone.now()
     with tenant_a.schema():
         Conversation.objects.filter(pk=conversation_id).update(
@@ -308,19 +288,19 @@ def test_close_idle_threshold(
         assert services.close_idle_conversations(idle_seconds=idle_seconds, now=now) == int(closes)
         status = Conversation.objects.get(pk=conversation_id).status
     assert (status == ConversationStatus.CLOSED) is closes
-    assert len(_events(tenant_a, EventType.CONVERSATION_CLOSED)) == int(closes)
+    assert len(events_of(tenant_a, EventType.CONVERSATION_CLOSED)) == int(closes)
 
 
 def test_idle_close_then_inbound_opens_new_conversation(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
-    old = _inbound(api, tenant_a, **{"from": "+15550105302", "text": "one"}).json()[
+    old = post_inbound(api, tenant_a, **{"from": "+15550105302", "text": "one"}).json()[
         "conversation_id"
     ]
     with tenant_a.schema():
         services.close_idle_conversations(idle_seconds=0, now=timezone.now() + timedelta(seconds=1))
 
-    new = _inbound(api, tenant_a, **{"from": "+15550105302", "text": "two"}).json()[
+    new = post_inbound(api, tenant_a, **{"from": "+15550105302", "text": "two"}).json()[
         "conversation_id"
     ]
 

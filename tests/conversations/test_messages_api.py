@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import pytest
 
 from conversations import services
 from engium.ids import new_id
 from integrations.providers.base import StatusReport
+from tests.builders import list_ok, post_inbound, row_ids, send_ok
 from tests.conftest import ApiClient, TenantFixture, error_of
 
 _FIELDS = ["id", "conversation_id", "direction", "status", "text", "media_url"]
 MESSAGE_FIELDS = {*_FIELDS, "status_history", "error_code", "error_message"}
 
 
-def _send(api: ApiClient, tenant: TenantFixture, recipient: str, **body: Any) -> dict[str, Any]:
-    response = api.send(tenant, recipient=recipient, **body)
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def _list(api: ApiClient, tenant: TenantFixture, **query: Any) -> dict[str, Any]:
-    response = api.get("messages", tenant=tenant, query=query)
-    assert response.status_code == 200, response.content
-    body = response.json()
-    assert set(body) == {"data", "has_more", "next_cursor"}, body
-    return body
-
-
-def _ids(body: dict[str, Any]) -> list[str]:
-    return [row["id"] for row in body["data"]]
-
-
 def test_message_detail_with_status_history(api: ApiClient, tenant_a: TenantFixture) -> None:
     # given a message delivered by the sandbox, then reported delivered
-    sent = _send(api, tenant_a, "+15550102701", message={"text": "Hi there"})
+    sent = send_ok(api, tenant_a, recipient="+15550102701", message={"text": "Hi there"})
     message_id = sent["message"]["id"]
     with tenant_a.schema():
         services.deliver_message(message_id)
@@ -68,7 +50,7 @@ def test_message_detail_with_status_history(api: ApiClient, tenant_a: TenantFixt
 
 def test_failed_message_shows_error(api: ApiClient, tenant_a: TenantFixture) -> None:
     # given a recipient the sandbox refuses
-    sent = _send(api, tenant_a, "+15550100001")
+    sent = send_ok(api, tenant_a, recipient="+15550100001")
     message_id = sent["message"]["id"]
     with tenant_a.schema():
         services.deliver_message(message_id)
@@ -84,21 +66,19 @@ def test_failed_message_shows_error(api: ApiClient, tenant_a: TenantFixture) -> 
 
 def test_media_message_shows_media_url(api: ApiClient, tenant_a: TenantFixture) -> None:
     url = "https://example.com/cat.jpg"
-    sent = _send(api, tenant_a, "+15550102702", message={"media_url": url, "media_type": "image"})
+    sent = send_ok(
+        api, tenant_a, recipient="+15550102702", message={"media_url": url, "media_type": "image"}
+    )
     body = api.get(f"messages/{sent['message']['id']}", tenant=tenant_a).json()
     assert body["media_url"] == url
     assert body["text"] == ""
 
 
 def _message_fixture(api: ApiClient, tenant: TenantFixture) -> dict[str, str]:
-    wa = _send(api, tenant, "+15550102801", message={"text": "wa out 1"})
-    wa2 = _send(api, tenant, "+15550102801", message={"text": "wa out 2"})
-    inbound = api.post(
-        f"integrations/{tenant.integrations['whatsapp']}/sandbox/inbound",
-        tenant=tenant,
-        json_body={"from": "+15550102801", "text": "wa in"},
-    ).json()
-    sms = _send(api, tenant, "+15550102802", channel="sms", message={"text": "sms out"})
+    wa = send_ok(api, tenant, recipient="+15550102801", message={"text": "wa out 1"})
+    wa2 = send_ok(api, tenant, recipient="+15550102801", message={"text": "wa out 2"})
+    inbound = post_inbound(api, tenant, **{"from": "+15550102801", "text": "wa in"}).json()
+    sms = send_ok(api, tenant, recipient="+15550102802", channel="sms", message={"text": "sms out"})
     with tenant.schema():
         services.deliver_message(wa2["message"]["id"])  # → sent
     return {
@@ -133,9 +113,9 @@ def test_message_list_filters(
     names = _message_fixture(api, tenant_a)
     resolved = {key: names.get(value, value) for key, value in query.items()}
 
-    body = _list(api, tenant_a, **resolved)
+    body = list_ok(api, tenant_a, "messages", **resolved)
 
-    assert set(_ids(body)) == {names[name] for name in expected}
+    assert set(row_ids(body)) == {names[name] for name in expected}
     for row in body["data"]:
         assert set(row) >= MESSAGE_FIELDS
         assert row["status_history"], row
@@ -145,10 +125,10 @@ def test_message_list_newest_first_and_paginates(api: ApiClient, tenant_a: Tenan
     names = _message_fixture(api, tenant_a)
     expected = [names[n] for n in ("sms_out", "wa_in", "wa_out_2", "wa_out_1")]
 
-    first = _list(api, tenant_a, limit=3)
-    second = _list(api, tenant_a, limit=3, cursor=first["next_cursor"])
+    first = list_ok(api, tenant_a, "messages", limit=3)
+    second = list_ok(api, tenant_a, "messages", limit=3, cursor=first["next_cursor"])
 
-    assert _ids(first) + _ids(second) == expected
+    assert row_ids(first) + row_ids(second) == expected
     assert (first["has_more"], second["has_more"]) == (True, False)
 
 

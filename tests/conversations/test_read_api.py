@@ -9,34 +9,12 @@ import pytest
 
 from conversations.models import Conversation, ConversationStatus, Message
 from engium.ids import new_id
+from tests.builders import events_of, list_ok, post_inbound, row_ids, send_ok
 from tests.conftest import ApiClient, TenantFixture, error_of
-from webhooks.models import Event, EventType
+from webhooks.models import EventType
 
 _FIELDS = ["id", "conversation_id", "direction", "status", "text", "media_url"]
 MESSAGE_FIELDS = {*_FIELDS, "status_history", "error_code", "error_message"}
-
-
-def _send(api: ApiClient, tenant: TenantFixture, recipient: str, **body: Any) -> dict[str, Any]:
-    response = api.send(tenant, recipient=recipient, **body)
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def _list(api: ApiClient, tenant: TenantFixture, path: str, **query: Any) -> dict[str, Any]:
-    response = api.get(path, tenant=tenant, query=query)
-    assert response.status_code == 200, response.content
-    body = response.json()
-    assert set(body) == {"data", "has_more", "next_cursor"}, body
-    return body
-
-
-def _ids(body: dict[str, Any]) -> list[str]:
-    return [row["id"] for row in body["data"]]
-
-
-def _events(tenant: TenantFixture, event_type: str) -> list[Event]:
-    with tenant.schema():
-        return list(Event.objects.filter(type=event_type).order_by("id"))
 
 
 def _parse_time(value: str) -> datetime:
@@ -48,13 +26,13 @@ def _parse_time(value: str) -> datetime:
 
 def test_list_shape_and_newest_first(api: ApiClient, tenant_a: TenantFixture) -> None:
     # given three conversations created one after the other
-    created = [_send(api, tenant_a, f"+1555010200{i}")["id"] for i in range(3, 6)]
+    created = [send_ok(api, tenant_a, recipient=f"+1555010200{i}")["id"] for i in range(3, 6)]
 
     # when
-    body = _list(api, tenant_a, "conversations")
+    body = list_ok(api, tenant_a, "conversations")
 
     # then
-    assert _ids(body) == list(reversed(created))
+    assert row_ids(body) == list(reversed(created))
     assert body["has_more"] is False
     assert body["next_cursor"] is None
     row = body["data"][0]
@@ -65,7 +43,7 @@ def test_list_shape_and_newest_first(api: ApiClient, tenant_a: TenantFixture) ->
 
 def test_empty_list(api: ApiClient, tenant_a: TenantFixture) -> None:
     empty = {"data": [], "has_more": False, "next_cursor": None}
-    assert _list(api, tenant_a, "conversations") == empty
+    assert list_ok(api, tenant_a, "conversations") == empty
 
 
 @pytest.mark.parametrize(
@@ -85,19 +63,19 @@ def test_list_filters_status_and_channel(
 ) -> None:
     # given
     names = {
-        "wa_1": _send(api, tenant_a, "+15550102001")["id"],
-        "wa_2_closed": _send(api, tenant_a, "+15550102002")["id"],
-        "sms_1": _send(api, tenant_a, "+15550102001", channel="sms")["id"],
+        "wa_1": send_ok(api, tenant_a, recipient="+15550102001")["id"],
+        "wa_2_closed": send_ok(api, tenant_a, recipient="+15550102002")["id"],
+        "sms_1": send_ok(api, tenant_a, recipient="+15550102001", channel="sms")["id"],
     }
     assert (
         api.post(f"conversations/{names['wa_2_closed']}/close", tenant=tenant_a).status_code == 200
     )
 
     # when
-    body = _list(api, tenant_a, "conversations", **query)
+    body = list_ok(api, tenant_a, "conversations", **query)
 
     # then
-    assert set(_ids(body)) == {names[name] for name in expected}
+    assert set(row_ids(body)) == {names[name] for name in expected}
 
 
 @pytest.mark.parametrize(
@@ -113,12 +91,12 @@ def test_list_filters_status_and_channel(
 def test_list_filter_recipient_tolerates_punctuation(
     api: ApiClient, tenant_a: TenantFixture, given: str
 ) -> None:
-    wanted = _send(api, tenant_a, "+15550102999")["id"]
-    _send(api, tenant_a, "+15550102998")
+    wanted = send_ok(api, tenant_a, recipient="+15550102999")["id"]
+    send_ok(api, tenant_a, recipient="+15550102998")
 
-    body = _list(api, tenant_a, "conversations", recipient=given)
+    body = list_ok(api, tenant_a, "conversations", recipient=given)
 
-    assert _ids(body) == [wanted]
+    assert row_ids(body) == [wanted]
 
 
 def test_list_filter_recipient_refuses_a_non_number(
@@ -155,29 +133,29 @@ def test_list_filters_created_range(
     }
     names = {}
     for i, (name, at) in enumerate(times.items()):
-        names[name] = _send(api, tenant_a, f"+1555010210{i}")["id"]
+        names[name] = send_ok(api, tenant_a, recipient=f"+1555010210{i}")["id"]
         with tenant_a.schema():
             Conversation.objects.filter(pk=names[name]).update(created_at=at)
 
-    body = _list(api, tenant_a, "conversations", **query)
+    body = list_ok(api, tenant_a, "conversations", **query)
 
-    assert set(_ids(body)) == {names[name] for name in expected}
+    assert set(row_ids(body)) == {names[name] for name in expected}
 
 
 def test_cursor_pagination_visits_each_conversation_once(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
     # given five conversations
-    created = [_send(api, tenant_a, f"+1555010230{i}")["id"] for i in range(5)]
+    created = [send_ok(api, tenant_a, recipient=f"+1555010230{i}")["id"] for i in range(5)]
 
     # when walking the pages two at a time
     seen: list[str] = []
     pages: list[dict[str, Any]] = []
     query: dict[str, Any] = {"limit": 2}
     while True:
-        page = _list(api, tenant_a, "conversations", **query)
+        page = list_ok(api, tenant_a, "conversations", **query)
         pages.append(page)
-        seen += _ids(page)
+        seen += row_ids(page)
         if not page["has_more"]:
             break
         assert page["next_cursor"]
@@ -192,15 +170,15 @@ def test_cursor_pagination_visits_each_conversation_once(
 
 
 def test_cursor_pagination_with_filter(api: ApiClient, tenant_a: TenantFixture) -> None:
-    whatsapp = [_send(api, tenant_a, f"+1555010240{i}")["id"] for i in range(3)]
-    _send(api, tenant_a, "+15550102409", channel="sms")
+    whatsapp = [send_ok(api, tenant_a, recipient=f"+1555010240{i}")["id"] for i in range(3)]
+    send_ok(api, tenant_a, recipient="+15550102409", channel="sms")
 
-    first = _list(api, tenant_a, "conversations", limit=2, channel="whatsapp")
-    second = _list(
+    first = list_ok(api, tenant_a, "conversations", limit=2, channel="whatsapp")
+    second = list_ok(
         api, tenant_a, "conversations", limit=2, channel="whatsapp", cursor=first["next_cursor"]
     )
 
-    assert _ids(first) + _ids(second) == list(reversed(whatsapp))
+    assert row_ids(first) + row_ids(second) == list(reversed(whatsapp))
     assert second["has_more"] is False
 
 
@@ -235,10 +213,10 @@ def test_list_refuses_bad_query(
 
 
 def test_limit_bounds_are_accepted(api: ApiClient, tenant_a: TenantFixture) -> None:
-    _send(api, tenant_a, "+15550102501")
-    _send(api, tenant_a, "+15550102502")
-    assert len(_list(api, tenant_a, "conversations", limit=1)["data"]) == 1
-    assert len(_list(api, tenant_a, "conversations", limit=100)["data"]) == 2
+    send_ok(api, tenant_a, recipient="+15550102501")
+    send_ok(api, tenant_a, recipient="+15550102502")
+    assert len(list_ok(api, tenant_a, "conversations", limit=1)["data"]) == 1
+    assert len(list_ok(api, tenant_a, "conversations", limit=100)["data"]) == 2
 
 
 # ------------------------------------------------------------------ conversation detail
@@ -248,14 +226,10 @@ def test_conversation_detail_lists_messages_oldest_first(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
     # given an outbound, an inbound and another outbound message in one conversation
-    first = _send(api, tenant_a, "+15550102601", message={"text": "one"})
-    inbound = api.post(
-        f"integrations/{tenant_a.integrations['whatsapp']}/sandbox/inbound",
-        tenant=tenant_a,
-        json_body={"from": "+15550102601", "text": "two"},
-    )
+    first = send_ok(api, tenant_a, recipient="+15550102601", message={"text": "one"})
+    inbound = post_inbound(api, tenant_a, **{"from": "+15550102601", "text": "two"})
     assert inbound.status_code == 201, inbound.content
-    third = _send(api, tenant_a, "+15550102601", message={"text": "three"})
+    third = send_ok(api, tenant_a, recipient="+15550102601", message={"text": "three"})
     assert third["id"] == first["id"]
 
     # when
@@ -300,7 +274,7 @@ def test_unknown_ids_are_not_found(
 
 def test_close_conversation(api: ApiClient, tenant_a: TenantFixture) -> None:
     # given
-    conversation_id = _send(api, tenant_a, "+15550102901")["id"]
+    conversation_id = send_ok(api, tenant_a, recipient="+15550102901")["id"]
 
     # when
     response = api.post(f"conversations/{conversation_id}/close", tenant=tenant_a)
@@ -310,7 +284,7 @@ def test_close_conversation(api: ApiClient, tenant_a: TenantFixture) -> None:
     body = response.json()
     assert (body["id"], body["status"]) == (conversation_id, "closed")
     assert body["closed_at"] is not None
-    [closed] = _events(tenant_a, EventType.CONVERSATION_CLOSED)
+    [closed] = events_of(tenant_a, EventType.CONVERSATION_CLOSED)
     assert (closed.data["id"], closed.data["status"]) == (conversation_id, "closed")
     with tenant_a.schema():
         stored = Conversation.objects.get(pk=conversation_id)
@@ -320,7 +294,7 @@ def test_close_conversation(api: ApiClient, tenant_a: TenantFixture) -> None:
 
 
 def test_closing_twice_changes_nothing(api: ApiClient, tenant_a: TenantFixture) -> None:
-    conversation_id = _send(api, tenant_a, "+15550102902")["id"]
+    conversation_id = send_ok(api, tenant_a, recipient="+15550102902")["id"]
     first = api.post(f"conversations/{conversation_id}/close", tenant=tenant_a).json()
 
     again = api.post(f"conversations/{conversation_id}/close", tenant=tenant_a)
@@ -328,17 +302,17 @@ def test_closing_twice_changes_nothing(api: ApiClient, tenant_a: TenantFixture) 
     assert again.status_code == 200, again.content
     assert again.json()["status"] == "closed"
     assert again.json()["closed_at"] == first["closed_at"]
-    assert len(_events(tenant_a, EventType.CONVERSATION_CLOSED)) == 1
+    assert len(events_of(tenant_a, EventType.CONVERSATION_CLOSED)) == 1
 
 
 def test_send_after_close_opens_a_new_conversation(api: ApiClient, tenant_a: TenantFixture) -> None:
-    closed_id = _send(api, tenant_a, "+15550102903")["id"]
+    closed_id = send_ok(api, tenant_a, recipient="+15550102903")["id"]
     api.post(f"conversations/{closed_id}/close", tenant=tenant_a)
 
-    reopened = _send(api, tenant_a, "+15550102903")
+    reopened = send_ok(api, tenant_a, recipient="+15550102903")
 
     assert reopened["id"] != closed_id
     assert reopened["status"] == "active"
     with tenant_a.schema():
         assert Message.objects.filter(conversation_id=closed_id).count() == 1
-    assert len(_events(tenant_a, EventType.CONVERSATION_CREATED)) == 2
+    assert len(events_of(tenant_a, EventType.CONVERSATION_CREATED)) == 2

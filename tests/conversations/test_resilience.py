@@ -12,14 +12,8 @@ from conversations import services
 from conversations.models import Message
 from engium.celery import app as celery_app
 from integrations.models import Integration
-from integrations.services import connect_integration
+from tests.builders import create_integration, sent_message_id
 from tests.conftest import ApiClient, TenantFixture, error_of, make_tenant
-
-
-def _send(api: ApiClient, tenant: TenantFixture, **body: Any) -> str:
-    answer = api.send(tenant, **body)
-    assert answer.status_code == 201, answer.content
-    return str(answer.json()["message"]["id"])
 
 
 def test_a_plain_worker_consumes_every_queue() -> None:
@@ -50,11 +44,8 @@ def test_the_api_works_while_the_cache_is_down(
 
 def test_a_provider_that_confirms_later_is_not_sent_again(api: ApiClient, db: None) -> None:
     tenant = make_tenant("Slow carrier", channels=())
-    with tenant.schema():
-        connect_integration(
-            channel="sms", provider="sandbox", config={"timetable": {"sent": 600, "delivered": 600}}
-        )
-    message_id = _send(api, tenant, channel="sms")
+    create_integration(tenant, "sms", timetable={"sent": 600, "delivered": 600})
+    message_id = sent_message_id(api, tenant, channel="sms")
     with tenant.schema():
         services.deliver_message(message_id)
         message = Message.objects.get(pk=message_id)
@@ -71,7 +62,7 @@ def test_a_provider_that_confirms_later_is_not_sent_again(api: ApiClient, db: No
 def test_an_unexpected_error_is_retried_then_fails(api: ApiClient, db: None, settings: Any) -> None:
     settings.ENGIUM_DELIVERY_MAX_ATTEMPTS = 2
     tenant = make_tenant("Broken config", channels=("sms",))
-    message_id = _send(api, tenant, channel="sms")
+    message_id = sent_message_id(api, tenant, channel="sms")
     with tenant.schema():
         # a config the provider cannot read (as if stored by an older version)
         Integration.objects.filter(channel="sms").update(config={"timetable": "soon"})
@@ -88,7 +79,7 @@ def test_an_unexpected_error_is_retried_then_fails(api: ApiClient, db: None, set
 def test_a_message_whose_worker_keeps_dying_fails_after_the_last_attempt(
     api: ApiClient, tenant_a: TenantFixture, settings: Any
 ) -> None:
-    message_id = _send(api, tenant_a)
+    message_id = sent_message_id(api, tenant_a)
     with tenant_a.schema():
         # every earlier worker died holding it: the lease ran out each time
         Message.objects.filter(pk=message_id).update(
@@ -103,7 +94,7 @@ def test_a_failed_publish_is_swept_at_once(
     api: ApiClient, tenant_a: TenantFixture, settings: Any
 ) -> None:
     settings.ENGIUM_REDISPATCH_AFTER_SECONDS = 3600
-    message_id = _send(api, tenant_a)
+    message_id = sent_message_id(api, tenant_a)
     with tenant_a.schema():
         # published a moment ago: left to its task
         assert services.redispatch_overdue_messages() == 0
@@ -111,6 +102,11 @@ def test_a_failed_publish_is_swept_at_once(
         services.mark_undispatched([message_id])
         assert services.redispatch_overdue_messages() == 1
         assert Message.objects.get(pk=message_id).dispatched_at is not None
+    with celery_app.connection_for_write() as broker_connection:
+        broker = broker_connection.default_channel.client
+        ours = [raw for raw in broker.lrange("delivery", 0, -1) if message_id in raw.decode()]
+        assert len(ours) == 1
+        broker.lrem("delivery", 1, ours[0])  # leave the queue as found
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from agents.models import AgentRole
 from conversations.models import Conversation, Message
 from engium.ids import is_valid_id
 from integrations.services import remove_integration, update_integration
+from tests.builders import send_ok
 from tests.conftest import ApiClient, TenantFixture, error_of, make_tenant
 from webhooks.models import Event
 
@@ -61,12 +62,6 @@ def assert_refused(
         assert error.get("field") == field, error
     assert counts(tenant) == before, "a refused send must create nothing"
     return error
-
-
-def send_ok(api: ApiClient, tenant: TenantFixture, body: dict[str, Any]) -> dict[str, Any]:
-    response = api.post(SEND, tenant=tenant, json_body=body)
-    assert response.status_code == 201, response.content
-    return response.json()
 
 
 def P(body: dict[str, Any], code: str | set[str], field: str | None, name: str) -> Any:
@@ -231,7 +226,7 @@ def test_agent_role_id_that_is_a_json_number_or_boolean_is_a_validation_error(
 def test_separators_are_tolerated_and_the_number_stored_in_e164(
     api: ApiClient, tenant_a: TenantFixture, recipient: str, stored: str
 ) -> None:
-    body = send_ok(api, tenant_a, payload(recipient=recipient))
+    body = send_ok(api, tenant_a, **payload(recipient=recipient))
     assert body["recipient"] == body["message"]["recipient"] == stored
     with tenant_a.schema():
         assert Conversation.objects.get(pk=body["id"]).recipient == stored
@@ -247,27 +242,27 @@ def test_channel_without_integration_is_channel_not_configured(api: ApiClient, d
     # then whatsapp and voice are refused, sms is accepted
     for channel in ("whatsapp", "voice"):
         assert_refused(api, only_sms, payload(channel=channel), "channel_not_configured", "channel")
-    assert send_ok(api, only_sms, payload(channel="sms"))["channel"] == "sms"
+    assert send_ok(api, only_sms, **payload(channel="sms"))["channel"] == "sms"
 
 
 def test_a_disabled_integration_is_channel_not_configured_at_once(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
     # given a send that warmed the tenant's routing
-    send_ok(api, tenant_a, payload(channel="sms"))
+    send_ok(api, tenant_a, **payload(channel="sms"))
     # when the SMS integration is disabled
     with tenant_a.schema():
         update_integration(tenant_a.integrations["sms"], status="disabled")
     # then
     body = payload(channel="sms", recipient="+15550102998")
     assert_refused(api, tenant_a, body, "channel_not_configured", "channel")
-    assert send_ok(api, tenant_a, payload(channel="whatsapp"))["channel"] == "whatsapp"
+    assert send_ok(api, tenant_a, **payload(channel="whatsapp"))["channel"] == "whatsapp"
 
 
 def test_a_removed_integration_is_channel_not_configured(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
-    send_ok(api, tenant_a, payload(channel="voice"))
+    send_ok(api, tenant_a, **payload(channel="voice"))
     with tenant_a.schema():
         remove_integration(tenant_a.integrations["voice"])
     body = payload(channel="voice", recipient="+15550102998")
@@ -279,7 +274,7 @@ def test_a_removed_integration_is_channel_not_configured(
 
 def test_text_of_4096_characters_is_accepted_whole(api: ApiClient, tenant_a: TenantFixture) -> None:
     text = "é" * 4095 + "!"
-    body = send_ok(api, tenant_a, msg(text=text))
+    body = send_ok(api, tenant_a, **msg(text=text))
     with tenant_a.schema():
         assert Message.objects.get(pk=body["message"]["id"]).text == text
 
@@ -288,7 +283,7 @@ def test_text_is_stored_as_sent(api: ApiClient, tenant_a: TenantFixture) -> None
     # docs/api.md#the-message-object: a message's `text` is "as sent"; leading indentation
     # and line breaks are content.
     text = "  Your code:\n\n    4711\n"
-    body = send_ok(api, tenant_a, msg(text=text))
+    body = send_ok(api, tenant_a, **msg(text=text))
     assert body["message"]["text"] == text
     with tenant_a.schema():
         assert Message.objects.get(pk=body["message"]["id"]).text == text
@@ -298,7 +293,7 @@ def test_text_is_stored_as_sent(api: ApiClient, tenant_a: TenantFixture) -> None
 def test_media_with_caption_is_accepted_on_whatsapp(
     api: ApiClient, tenant_a: TenantFixture, media_type: str
 ) -> None:
-    body = send_ok(api, tenant_a, msg(text="Your receipt", media_url=URL, media_type=media_type))
+    body = send_ok(api, tenant_a, **msg(text="Your receipt", media_url=URL, media_type=media_type))
     assert (body["message"]["media_url"], body["message"]["media_type"]) == (URL, media_type)
     with tenant_a.schema():
         stored = Message.objects.get(pk=body["message"]["id"])
@@ -306,12 +301,12 @@ def test_media_with_caption_is_accepted_on_whatsapp(
 
 
 def test_media_without_caption_is_accepted(api: ApiClient, tenant_a: TenantFixture) -> None:
-    body = send_ok(api, tenant_a, msg(media_url=URL, media_type="image"))
+    body = send_ok(api, tenant_a, **msg(media_url=URL, media_type="image"))
     assert body["message"]["media_url"] == URL
 
 
 def test_voice_takes_text(api: ApiClient, tenant_a: TenantFixture) -> None:
-    assert send_ok(api, tenant_a, payload(channel="voice"))["channel"] == "voice"
+    assert send_ok(api, tenant_a, **payload(channel="voice"))["channel"] == "voice"
 
 
 # ------------------------------------------------------------------ agent roles
@@ -343,7 +338,7 @@ def test_an_existing_agent_role_is_set_on_the_conversation(
 ) -> None:
     _role(tenant_a, default=True, name="Default")
     chosen = _role(tenant_a, name="Sales")
-    body = send_ok(api, tenant_a, payload(agent_role_id=str(chosen.id).upper()))
+    body = send_ok(api, tenant_a, **payload(agent_role_id=str(chosen.id).upper()))
     assert body["agent_role_id"] == str(chosen.id)
     with tenant_a.schema():
         assert Conversation.objects.get(pk=body["id"]).agent_role_id == chosen.id
@@ -355,7 +350,7 @@ def test_omitted_agent_role_takes_the_tenant_default(
 ) -> None:
     _role(tenant_a, name="Other")
     default = _role(tenant_a, default=True, name="Default")
-    body = send_ok(api, tenant_a, payload(agent_role_id=role_id))
+    body = send_ok(api, tenant_a, **payload(agent_role_id=role_id))
     assert body["agent_role_id"] == str(default.id)
     with tenant_a.schema():
         assert Conversation.objects.get(pk=body["id"]).agent_role_id == default.id
@@ -365,7 +360,7 @@ def test_omitted_agent_role_without_a_default_is_null(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
     _role(tenant_a, name="Not default")
-    assert send_ok(api, tenant_a, payload())["agent_role_id"] is None
+    assert send_ok(api, tenant_a, **payload())["agent_role_id"] is None
 
 
 # ------------------------------------------------------------------ the 201 answer, conversations
@@ -395,10 +390,10 @@ def test_the_201_answer_has_the_documented_shape(api: ApiClient, tenant_a: Tenan
 def test_sends_to_one_recipient_and_channel_share_a_conversation(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
-    first = send_ok(api, tenant_a, payload())
-    second = send_ok(api, tenant_a, payload(recipient="+1 555-010-2999", message={"text": "Hi?"}))
-    other_channel = send_ok(api, tenant_a, payload(channel="sms"))
-    other_recipient = send_ok(api, tenant_a, payload(recipient="+15550102998"))
+    first = send_ok(api, tenant_a, **payload())
+    second = send_ok(api, tenant_a, **payload(recipient="+1 555-010-2999", message={"text": "Hi?"}))
+    other_channel = send_ok(api, tenant_a, **payload(channel="sms"))
+    other_recipient = send_ok(api, tenant_a, **payload(recipient="+15550102998"))
 
     assert second["id"] == first["id"]
     assert second["message"]["id"] != first["message"]["id"]
@@ -412,12 +407,12 @@ def test_sends_to_one_recipient_and_channel_share_a_conversation(
 def test_a_send_after_close_opens_a_new_conversation(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
-    first = send_ok(api, tenant_a, payload())
+    first = send_ok(api, tenant_a, **payload())
     closed = api.post(f"conversations/{first['id']}/close", tenant=tenant_a)
     assert closed.status_code == 200, closed.content
     assert closed.json()["status"] == "closed"
 
-    second = send_ok(api, tenant_a, payload())
+    second = send_ok(api, tenant_a, **payload())
 
     assert second["id"] != first["id"]
     assert second["status"] == "active"
@@ -430,13 +425,13 @@ def test_a_send_after_close_opens_a_new_conversation(
 def test_only_the_first_send_raises_conversation_created(
     api: ApiClient, tenant_a: TenantFixture
 ) -> None:
-    first = send_ok(api, tenant_a, payload())
+    first = send_ok(api, tenant_a, **payload())
     with tenant_a.schema():
         created = list(Event.objects.filter(type="conversation.created"))
     assert len(created) == 1
     assert (created[0].data["id"], created[0].data["recipient"]) == (first["id"], EXAMPLE)
 
-    send_ok(api, tenant_a, msg(text="again"))
+    send_ok(api, tenant_a, **msg(text="again"))
 
     with tenant_a.schema():
         assert Event.objects.filter(type="conversation.created").count() == 1

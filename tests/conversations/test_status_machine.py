@@ -12,6 +12,7 @@ from conversations import services
 from conversations.models import Message, MessageStatus, MessageStatusChange
 from conversations.status import can_move
 from integrations.providers.base import StatusReport
+from tests.builders import sent_message_id
 from tests.conftest import ApiClient, TenantFixture
 from webhooks.models import Event
 
@@ -73,10 +74,9 @@ def make_message(api: ApiClient, tenant_a: TenantFixture) -> MessageFactory:
     """A queued outbound message in tenant A, read back from the database."""
 
     def make(recipient: str = "+15550104001", status: str | None = None) -> Message:
-        response = api.send(tenant_a, recipient=recipient)
-        assert response.status_code == 201, response.content
+        message_id = sent_message_id(api, tenant_a, recipient=recipient)
         with tenant_a.schema():
-            message = Message.objects.get(pk=response.json()["message"]["id"])
+            message = Message.objects.get(pk=message_id)
             if status is not None:
                 Message.objects.filter(pk=message.pk).update(status=status)
                 message.refresh_from_db()

@@ -16,10 +16,12 @@ from engium.ids import new_id
 from integrations.models import Integration
 from integrations.providers.registry import get_provider
 from integrations.providers.sandbox import SandboxProvider
+from tests.builders import send_ok
 from tests.conftest import ApiClient, TenantFixture, error_of, make_tenant
 
 _FIELDS = ["id", "channel", "provider", "status", "is_default"]
 INTEGRATION_FIELDS = {*_FIELDS, "callback_urls", "config"}
+TO = "+15550106001"
 
 
 @pytest.fixture
@@ -46,10 +48,6 @@ def _get(api: ApiClient, tenant: TenantFixture, integration_id: str) -> dict[str
 def _defaults(api: ApiClient, tenant: TenantFixture, channel: str) -> list[str]:
     rows = api.get("integrations", tenant=tenant).json()["data"]
     return [row["id"] for row in rows if row["channel"] == channel and row["is_default"]]
-
-
-def _send(api: ApiClient, tenant: TenantFixture, to: str = "+15550106001", **body: Any) -> Any:
-    return api.send(tenant, recipient=to, **body)
 
 
 # ------------------------------------------------------------------ create
@@ -98,7 +96,7 @@ def test_first_of_a_channel_is_default_second_is_not(api: ApiClient, fresh: Tena
 def test_new_default_takes_over(api: ApiClient, fresh: TenantFixture) -> None:
     # given a channel whose sends went through the first integration (routing now cached)
     first = _create(api, fresh)
-    assert _send(api, fresh).json()["integration_id"] == first["id"]
+    assert send_ok(api, fresh, recipient=TO)["integration_id"] == first["id"]
 
     # when a second one is connected as default
     second = _create(api, fresh, is_default=True)
@@ -107,7 +105,7 @@ def test_new_default_takes_over(api: ApiClient, fresh: TenantFixture) -> None:
     assert second["is_default"] is True
     assert _get(api, fresh, first["id"])["is_default"] is False
     assert _defaults(api, fresh, "whatsapp") == [second["id"]]
-    assert _send(api, fresh, "+15550106002").json()["integration_id"] == second["id"]
+    assert send_ok(api, fresh, recipient="+15550106002")["integration_id"] == second["id"]
 
 
 def test_patch_is_default_moves_the_default(api: ApiClient, fresh: TenantFixture) -> None:
@@ -132,7 +130,7 @@ def test_disabling_the_default_promotes_another_active_one(
     # given three integrations, the oldest of the others disabled
     default, disabled, active = _create(api, fresh), _create(api, fresh), _create(api, fresh)
     api.patch(f"integrations/{disabled['id']}", tenant=fresh, json_body={"status": "disabled"})
-    assert _send(api, fresh).json()["integration_id"] == default["id"]
+    assert send_ok(api, fresh, recipient=TO)["integration_id"] == default["id"]
 
     # when the default is disabled
     response = api.patch(
@@ -143,7 +141,7 @@ def test_disabling_the_default_promotes_another_active_one(
     assert response.status_code == 200, response.content
     assert (response.json()["status"], response.json()["is_default"]) == ("disabled", False)
     assert _defaults(api, fresh, "whatsapp") == [active["id"]]
-    assert _send(api, fresh, "+15550106003").json()["integration_id"] == active["id"]
+    assert send_ok(api, fresh, recipient="+15550106003")["integration_id"] == active["id"]
 
 
 def test_disabling_a_non_default_keeps_the_default(api: ApiClient, fresh: TenantFixture) -> None:
@@ -157,15 +155,15 @@ def test_disabling_the_only_integration_stops_sends_until_enabled(
     api: ApiClient, fresh: TenantFixture
 ) -> None:
     only = _create(api, fresh)
-    assert _send(api, fresh).status_code == 201
+    send_ok(api, fresh, recipient=TO)
 
     api.patch(f"integrations/{only['id']}", tenant=fresh, json_body={"status": "disabled"})
-    refused = _send(api, fresh)
+    refused = api.send(fresh, recipient=TO)
     assert refused.status_code == 400
     assert error_of(refused)["code"] == "channel_not_configured"
 
     api.patch(f"integrations/{only['id']}", tenant=fresh, json_body={"status": "active"})
-    assert _send(api, fresh).json()["integration_id"] == only["id"]
+    assert send_ok(api, fresh, recipient=TO)["integration_id"] == only["id"]
 
 
 def test_connecting_after_the_default_was_disabled_routes_sends(
@@ -184,9 +182,7 @@ def test_connecting_after_the_default_was_disabled_routes_sends(
 
     # then it is the channel's (active) default and sends go through it
     assert new["is_default"] is True
-    response = _send(api, fresh)
-    assert response.status_code == 201, response.content
-    assert response.json()["integration_id"] == new["id"]
+    assert send_ok(api, fresh, recipient=TO)["integration_id"] == new["id"]
 
 
 def test_deleting_the_default_promotes_the_oldest_remaining(
@@ -194,7 +190,7 @@ def test_deleting_the_default_promotes_the_oldest_remaining(
 ) -> None:
     # given three integrations and an open conversation through the default
     default, oldest, newest = _create(api, fresh), _create(api, fresh), _create(api, fresh)
-    open_conversation = _send(api, fresh).json()
+    open_conversation = send_ok(api, fresh, recipient=TO)
     assert open_conversation["integration_id"] == default["id"]
 
     # when the default is deleted
@@ -205,22 +201,24 @@ def test_deleting_the_default_promotes_the_oldest_remaining(
     assert api.get(f"integrations/{default['id']}", tenant=fresh).status_code == 404
     assert _defaults(api, fresh, "whatsapp") == [oldest["id"]]
     assert _get(api, fresh, newest["id"])["is_default"] is False
-    new_conversation = _send(api, fresh, "+15550106004").json()
+    new_conversation = send_ok(api, fresh, recipient="+15550106004")
     assert new_conversation["integration_id"] == oldest["id"]
-    again = _send(api, fresh).json()  # the open conversation continues through the new default
+    again = send_ok(
+        api, fresh, recipient=TO
+    )  # the open conversation continues through the new default
     assert (again["id"], again["integration_id"]) == (open_conversation["id"], oldest["id"])
 
 
 def test_deleting_the_last_integration_stops_sends(api: ApiClient, fresh: TenantFixture) -> None:
     # given a send that cached the routing
     only = _create(api, fresh, "sms")
-    assert _send(api, fresh, channel="sms").status_code == 201
+    send_ok(api, fresh, recipient=TO, channel="sms")
 
     # when the only integration is deleted
     assert api.delete(f"integrations/{only['id']}", tenant=fresh).status_code == 204
 
     # then the channel is no longer configured
-    response = _send(api, fresh, channel="sms")
+    response = api.send(fresh, recipient=TO, channel="sms")
     assert response.status_code == 400, response.content
     error = error_of(response)
     assert (error["code"], error["field"]) == ("channel_not_configured", "channel")
@@ -235,10 +233,10 @@ def test_deleting_a_non_default_keeps_the_default(api: ApiClient, fresh: TenantF
 
 def test_channels_route_independently(api: ApiClient, fresh: TenantFixture) -> None:
     whatsapp = _create(api, fresh, "whatsapp")
-    response = _send(api, fresh, channel="voice")
+    response = api.send(fresh, recipient=TO, channel="voice")
     assert response.status_code == 400
     assert error_of(response)["code"] == "channel_not_configured"
-    assert _send(api, fresh).json()["integration_id"] == whatsapp["id"]
+    assert send_ok(api, fresh, recipient=TO)["integration_id"] == whatsapp["id"]
 
 
 # ------------------------------------------------------------------ validation
