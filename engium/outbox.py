@@ -102,8 +102,10 @@ class BatchPublisher:
 
     def flush(self) -> None:
         """Publish whatever is queued now, in the calling thread (at exit, and in tests)."""
-        if self._pid == os.getpid():
-            self._publish(self._drain([]))
+        if self._pid != os.getpid():
+            return
+        while batch := self._drain([]):
+            self._publish(batch)
 
     def _ensure_thread(self) -> None:
         if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():

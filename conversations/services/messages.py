@@ -311,6 +311,12 @@ def _record_message(
             },
         )
         conversation_id, conversation_status, role_id, created_at, _ = cursor.fetchone()
+        if connection.in_atomic_block:
+            # Foreign keys are checked at commit (Django makes them deferrable): inside a
+            # caller's transaction, check them now, so that a removed integration or agent
+            # role fails here, in the savepoint, and not at the caller's COMMIT.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     conversation.id = conversation_id
     conversation.status = conversation_status
     conversation.agent_role_id = role_id

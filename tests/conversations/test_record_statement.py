@@ -121,14 +121,12 @@ def test_a_violation_other_than_a_foreign_key_is_raised_not_read_as_a_missing_ch
 def _behind_the_routing_cache(*statements: tuple[str, list[Any]]) -> None:
     """Run SQL ``statements`` without the signals that forget the tenant's cached routing.
 
-    The send commits on its own in production (autocommit), so a foreign key fails the
-    statement itself (at its commit). Inside this test's transaction, Django's deferred
-    foreign keys would be checked only at a commit that never comes: check them at once.
+    The test runs inside a transaction, as a send inside a caller's transaction would: the
+    send checks its deferred foreign keys itself there, so the failure shows at once.
     """
     with connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def test_an_integration_deleted_behind_the_routing_cache_is_channel_not_configured(

@@ -259,13 +259,6 @@ def test_flush_publishes_what_is_queued_in_the_calling_thread(
     assert publishing_threads[schema] == [threading.current_thread()]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engium.outbox.BatchPublisher.flush drains one batch (MAX_BATCH IDs) and leaves the "
-        "rest queued: at exit, their rows wait for the sweep's redispatch interval"
-    ),
-)
 def test_flush_publishes_everything_queued_even_beyond_one_batch(
     background: Any, broker: Broker, held: HeldPublisher
 ) -> None:
