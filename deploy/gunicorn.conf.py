@@ -14,6 +14,11 @@ from __future__ import annotations
 import ipaddress
 import os
 from typing import Any
+from urllib.parse import quote
+
+from gunicorn.glogging import Logger
+
+from engium.logging import redact
 
 wsgi_app = "engium.wsgi"
 bind = [os.environ.get("ENGIUM_BIND", "127.0.0.1:8000")]
@@ -28,6 +33,23 @@ keepalive = 5
 forwarded_allow_ips = "127.0.0.1,::1"
 # Method and path only: query strings may hold phone numbers or a key put in a URL by mistake.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+
+class SafeAccessLogger(Logger):
+    """Access log lines that a client cannot forge or fill with secrets.
+
+    The path is written decoded (``%0a`` becomes a line break): it is quoted again, so one
+    request is one line, and credentials in it are redacted like in every other log.
+    """
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        path = quote(atoms.get("U") or "", safe="/:@!$&'()*+,;=-._~")
+        atoms["U"] = redact(path)
+        return atoms
+
+
+logger_class = SafeAccessLogger
 
 
 def _is_loopback(address: str) -> bool:

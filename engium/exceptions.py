@@ -55,6 +55,11 @@ class MalformedJSON(EngiumError):
     message = "The request body is not valid JSON."
 
 
+class MalformedBody(EngiumError):
+    code = "malformed_body"
+    message = "The request body could not be read: its chunked transfer encoding is broken."
+
+
 class InvalidRecipient(EngiumError):
     code = "invalid_recipient"
     message = "The recipient is not a possible phone number in E.164 format."

@@ -43,7 +43,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         request = getattr(record, "request", None)
         if request is not None and hasattr(request, "method"):
-            record.request = f"{request.method} {getattr(request, 'path_info', '')}"
+            record.request = redact(f"{request.method} {getattr(request, 'path_info', '')}")
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:

@@ -13,7 +13,7 @@ from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse
 
 from engium.api.errors import error_response
-from engium.exceptions import InternalError, PayloadTooLarge
+from engium.exceptions import EngiumError, InternalError, MalformedBody, PayloadTooLarge
 from engium.logging import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,13 @@ class ApiGuardMiddleware:
             return None
         # The WSGI server has removed the chunk framing; the stream ends with the body.
         stream = meta["wsgi.input"]
-        body = stream.read(limit + 1)
+        try:
+            body = stream.read(limit + 1)
+        except Exception:  # the server's chunk parser: a bad size, a missing terminator, EOF
+            logger.warning("unreadable chunked request body", exc_info=True)
+            response = _refused(request, MalformedBody(), status=400)
+            response["Connection"] = "close"
+            return response
         if len(body) > limit:
             # Read on (to a bound) before answering: a server that closes a connection with
             # unread data resets it, and the client never sees the 413.
@@ -106,6 +112,10 @@ class ApiGuardMiddleware:
 
 
 def _too_large(request: HttpRequest) -> HttpResponse:
+    return _refused(request, PayloadTooLarge(), status=413)
+
+
+def _refused(request: HttpRequest, error: EngiumError, *, status: int) -> HttpResponse:
     if is_api_request(request):
-        return error_response(PayloadTooLarge())
-    return HttpResponse("Request body too large.", status=413, content_type="text/plain")
+        return error_response(error)
+    return HttpResponse(error.message, status=status, content_type="text/plain")

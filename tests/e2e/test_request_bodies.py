@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -56,3 +58,24 @@ def test_a_chunked_patch_changes_what_it_says(stack: Stack, live_tenant: Tenant)
     assert answer.json()["name"] == "renamed while chunked"
     again = live_tenant.client.get(f"integrations/{integration['id']}").json()
     assert again["name"] == "renamed while chunked"
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"zz\r\n{}\r\n0\r\n\r\n",  # a chunk size that is not hexadecimal
+        b"2\r\n{}XX0\r\n\r\n",  # a chunk without its terminator
+    ],
+)
+def test_a_broken_chunked_body_is_a_400_not_a_500(stack: Stack, framing: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", stack.web_port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/v1/conversations/send HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\n\r\n" + framing
+        )
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        body = answer.read()
+    assert answer.status == 400, body
+    assert json.loads(body)["error"]["code"] == "malformed_body"

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from conversations.models import Message
@@ -206,3 +207,35 @@ def test_redact_hides_credentials_in_any_text() -> None:
     for secret in ("abc123", "t0k", "egk_abcdef", "egk_ZZZ", "=vt", "=pw"):
         assert secret not in cleaned, cleaned
     assert "page=2" in cleaned
+
+
+def test_a_key_in_the_path_is_redacted_in_the_logged_request(
+    api: ApiClient, tenant_a: TenantFixture
+) -> None:
+    with _captured_logs() as lines:
+        answer = api.client.get("/api/v1/nope/egk_in_the_path_secret", **tenant_a.headers())
+    assert answer.status_code == 404
+    assert "egk_in_the_path_secret" not in json.dumps(lines)
+    assert any(line.get("request") == "GET /api/v1/nope/egk_[redacted]" for line in lines), lines
+
+
+def test_the_access_log_cannot_be_forged_nor_hold_keys() -> None:
+    import runpy
+    from datetime import timedelta
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    config = runpy.run_path(str(Path(settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"))
+    logger = config["SafeAccessLogger"].__new__(config["SafeAccessLogger"])
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/x",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "PATH_INFO": '/api/v1/y\n127.0.0.1 "FORGED"\x00/egk_secret_in_path',
+        "QUERY_STRING": "api_key=egk_q",
+    }
+    response = SimpleNamespace(status="404", headers=[], sent=0)
+    atoms = logger.atoms(response, [], environ, timedelta(seconds=0))
+    assert "\n" not in atoms["U"] and "\x00" not in atoms["U"] and '"' not in atoms["U"]
+    assert "egk_secret_in_path" not in atoms["U"]
+    assert "egk_q" not in config["access_log_format"] % atoms
