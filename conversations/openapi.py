@@ -7,7 +7,7 @@ Every field here mirrors a key those renderers write (checked by
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
 from conversations.models import ConversationStatus, MessageDirection, MessageStatus
@@ -134,5 +134,39 @@ SEND_EXAMPLES = [
             "agent_role_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
         },
         request_only=True,
+    ),
+]
+
+# ------------------------------------------------------------------ rate limit headers
+
+_LIMITED = [201, 400, 429]
+RATE_LIMIT_HEADERS = [
+    OpenApiParameter(
+        "X-RateLimit-Limit",
+        int,
+        OpenApiParameter.HEADER,
+        response=_LIMITED,
+        description="Sends the tenant may make in any 60 s (its plan's, or its own limit).",
+    ),
+    OpenApiParameter(
+        "X-RateLimit-Remaining",
+        int,
+        OpenApiParameter.HEADER,
+        response=_LIMITED,
+        description="Sends left in the current 60 s window (absent if the limiter is down).",
+    ),
+    OpenApiParameter(
+        "X-RateLimit-Reset",
+        int,
+        OpenApiParameter.HEADER,
+        response=_LIMITED,
+        description="Seconds until the oldest send of the window leaves it (absent likewise).",
+    ),
+    OpenApiParameter(
+        "Retry-After",
+        int,
+        OpenApiParameter.HEADER,
+        response=[429],
+        description="Whole seconds until a send will be accepted.",
     ),
 ]

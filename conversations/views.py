@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations import selectors, services
+from conversations.models import Message
 from conversations.openapi import (
     CONVERSATION_ID,
     MESSAGE_ID,
+    RATE_LIMIT_HEADERS,
     SEND_EXAMPLES,
     ConversationDetailSerializer,
     ConversationPageSerializer,
@@ -33,9 +36,13 @@ from conversations.serializers import (
 from engium.api.openapi import AUTH_ERRORS, BODY_ERRORS, MALFORMED_BODY, error_responses
 from engium.api.pagination import paginate
 from engium.api.views import EngiumAPIView
-from engium.exceptions import NotFound
+from engium.exceptions import EngiumError, NotFound, RateLimited
+from engium.ratelimit import MovingWindowLimiter
 from integrations import selectors as integration_selectors
 from integrations.openapi import INTEGRATION_ID
+
+# Outbound sends per tenant in any 60 s, shared by every web process (docs/api.md#rate-limits).
+SEND_LIMITER = MovingWindowLimiter(f"{settings.CACHES['default']['KEY_PREFIX']}:ratelimit:send")
 
 _LIST_400 = "A filter is not valid (`validation_error`, `invalid_recipient`)."
 
@@ -51,12 +58,14 @@ class SendMessageView(EngiumAPIView):
         ),
         request=SendMessageSerializer,
         examples=SEND_EXAMPLES,
+        parameters=RATE_LIMIT_HEADERS,
         responses={
             201: OpenApiResponse(
                 SendResultSerializer, description="The conversation, with the queued message."
             ),
             **error_responses(
                 *BODY_ERRORS,
+                429,
                 e400=(
                     f"The request is not valid: a field (`validation_error`), {MALFORMED_BODY}, "
                     "the recipient (`invalid_recipient`), no active integration for the channel "
@@ -67,9 +76,30 @@ class SendMessageView(EngiumAPIView):
         },
     )
     def post(self, request: Request) -> Response:
+        tenant = request.tenant  # type: ignore[attr-defined]
+        permit = SEND_LIMITER.take(tenant.public_id, limit=tenant.effective_rate_limit)
+        if not permit.accepted:
+            raise RateLimited(
+                f"The limit of {permit.limit} messages per minute is reached; retry in "
+                f"{permit.reset_seconds} s.",
+                headers={**permit.headers(), "Retry-After": str(permit.reset_seconds)},
+            )
+        try:
+            message = self._send()
+        except Exception as error:
+            # Nothing was created: the request gives its place in the window back.
+            SEND_LIMITER.give_back(permit)
+            if isinstance(error, EngiumError):
+                error.headers.update(permit.headers())
+            raise
+        return Response(
+            render_send_result(message), status=status.HTTP_201_CREATED, headers=permit.headers()
+        )
+
+    def _send(self) -> Message:
         data = self.parse_body(SendMessageSerializer)
         content = data["message"]
-        message = services.send_message(
+        return services.send_message(
             recipient=data["recipient"],
             channel=data["channel"],
             content=services.MessageContent(
@@ -80,7 +110,6 @@ class SendMessageView(EngiumAPIView):
             ),
             agent_role_id=str(data["agent_role_id"]) if data.get("agent_role_id") else None,
         )
-        return Response(render_send_result(message), status=status.HTTP_201_CREATED)
 
 
 class ConversationListView(EngiumAPIView):

@@ -85,6 +85,10 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource in this tenant (`not_found`).",
     413: "The request body is larger than 1 MiB (`payload_too_large`).",
     415: "The request body is not `application/json` (`unsupported_media_type`).",
+    429: (
+        "The tenant's sends in the last 60 s reached its limit (`rate_limited`); "
+        "`Retry-After` says in how many seconds a send will be accepted."
+    ),
 }
 
 #: A body that cannot be read as JSON, on every endpoint that takes one.

@@ -1,0 +1,131 @@
+"""A moving-window rate limiter shared by every process, in one Redis round trip.
+
+Each limited subject (a tenant's sends) has a sorted set of the times of its accepted
+requests over the last window. One Lua script drops the entries older than the window,
+counts the rest and, below the limit, adds this request, atomically and on Redis's clock
+(web hosts' clocks never disagree about it). So exactly ``limit`` requests are accepted in
+any window of ``window_seconds``, however many processes ask at once.
+
+Redis being unreachable must not turn into 500s nor into a silent stop of every send: the
+limiter then **fails open**, accepts, and logs a warning at most once a minute per process
+(docs/api.md#rate-limits).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+# KEYS[1]: the subject's sorted set. ARGV: window (ms), limit, a unique member.
+# Returns {accepted (0/1), requests in the window after this one, ms until the oldest leaves}.
+_SCRIPT = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local accepted = 0
+if count < limit then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], window)
+    count = count + 1
+    accepted = 1
+end
+local reset = window
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if oldest[2] then
+    reset = tonumber(oldest[2]) + window - now
+end
+return {accepted, count, reset}
+"""
+
+_WARN_EVERY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Permit:
+    """The limiter's answer for one request."""
+
+    accepted: bool
+    limit: int
+    remaining: int | None  # None when the limiter could not be asked (Redis down)
+    reset_seconds: int | None  # whole seconds until a request leaves the window
+    key: str = ""
+    member: str = ""
+
+    def headers(self) -> dict[str, str]:
+        """``X-RateLimit-*``: the limit always; the rest when they are known."""
+        headers = {"X-RateLimit-Limit": str(self.limit)}
+        if self.remaining is not None and self.reset_seconds is not None:
+            headers["X-RateLimit-Remaining"] = str(self.remaining)
+            headers["X-RateLimit-Reset"] = str(self.reset_seconds)
+        return headers
+
+
+class MovingWindowLimiter:
+    def __init__(self, prefix: str, *, window_seconds: int = 60) -> None:
+        self.prefix = prefix
+        self.window_ms = window_seconds * 1000
+        self._scripts: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self._last_warning = -_WARN_EVERY_SECONDS
+
+    def take(self, subject: str, *, limit: int) -> Permit:
+        """Count one request of ``subject`` if it is under ``limit``; never raises."""
+        key = f"{self.prefix}:{subject}"
+        member = f"{time.time_ns()}-{secrets.token_hex(4)}"
+        try:
+            accepted, count, reset_ms = self._script()(
+                keys=[key], args=[self.window_ms, limit, member]
+            )
+        except (RedisError, OSError):
+            self._warn_unavailable()
+            return Permit(accepted=True, limit=limit, remaining=None, reset_seconds=None)
+        return Permit(
+            accepted=bool(accepted),
+            limit=limit,
+            remaining=max(limit - int(count), 0),
+            reset_seconds=max(math.ceil(int(reset_ms) / 1000), 1),
+            key=key if accepted else "",
+            member=member if accepted else "",
+        )
+
+    def give_back(self, permit: Permit) -> None:
+        """Return an accepted request's place (the request failed and created nothing)."""
+        if not permit.member:
+            return
+        try:
+            self._client().zrem(permit.key, permit.member)
+        except (RedisError, OSError):
+            self._warn_unavailable()
+
+    def _client(self) -> Any:
+        return cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+
+    def _script(self) -> Any:
+        client = self._client()
+        script = self._scripts.get(id(client))
+        if script is None:
+            with self._lock:
+                script = self._scripts.setdefault(id(client), client.register_script(_SCRIPT))
+        return script
+
+    def _warn_unavailable(self) -> None:
+        now = time.monotonic()
+        if now - self._last_warning >= _WARN_EVERY_SECONDS:
+            self._last_warning = now
+            logger.warning(
+                "rate limiter unavailable (Redis unreachable): requests are accepted unlimited",
+                exc_info=True,
+            )
