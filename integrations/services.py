@@ -72,7 +72,6 @@ def update_integration(
     """Change an integration. A config update keeps secrets that it leaves out."""
     with transaction.atomic():
         integration = _locked(integration_id)
-        _lock_channel(integration.channel)
         adapter = _provider_for(integration.provider, integration.channel)
         if name is not None:
             integration.name = name
@@ -103,7 +102,6 @@ def remove_integration(integration_id: str) -> None:
     with transaction.atomic():
         integration = _locked(integration_id)
         channel = integration.channel
-        _lock_channel(channel)
         integration.delete()
         _ensure_default(channel)
 
@@ -121,8 +119,20 @@ def _lock_channel(channel: str) -> None:
 
 
 def _locked(integration_id: str) -> Integration:
+    """The integration, locked, after its channel's lock: one lock order everywhere.
+
+    Every change takes the channel's advisory lock first and row locks after it, as
+    `connect_integration` must (a first integration has no row); taking a row lock first
+    here would deadlock against it. An integration's channel never changes, so reading it
+    before the lock is safe.
+    """
+    channel = Integration.objects.filter(pk=integration_id).values_list("channel", flat=True)
+    found = channel.first()
+    if found is None:
+        raise NotFound("No integration with this ID exists.")
+    _lock_channel(found)
     integration = Integration.objects.select_for_update().filter(pk=integration_id).first()
-    if integration is None:
+    if integration is None:  # removed while we waited for the lock
         raise NotFound("No integration with this ID exists.")
     return integration
 
