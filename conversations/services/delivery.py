@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,7 +24,9 @@ from conversations.services.statuses import change_message_status
 from conversations.status import PENDING_DELIVERY
 from engium import outbox
 from engium.tenancy import current_schema
+from integrations import selectors as integration_selectors
 from integrations.models import Integration
+from integrations.providers import http
 from integrations.providers.base import (
     OutboundMessage,
     ProviderError,
@@ -33,6 +35,7 @@ from integrations.providers.base import (
     StatusReport,
 )
 from integrations.providers.registry import UnknownProvider, get_provider
+from integrations.services import record_provider_exchanges
 
 logger = logging.getLogger(__name__)
 
@@ -69,27 +72,34 @@ def deliver_message(message_id: str) -> Message | None:
         return _fail(
             message, ProviderError("attempts_exhausted", "Delivery was attempted too often.")
         )
+    exchanges: list[http.Exchange] = []
     try:
         if integration is None or not integration.is_active:
             raise ProviderError(
                 "integration_unavailable", "The message's integration was removed or disabled."
             )
         provider = get_provider(integration.provider)
-        result = provider.send(
-            integration.config,
-            OutboundMessage(
-                message_id=message.id,
-                channel=message.channel,
-                recipient=message.recipient,
-                text=message.text,
-                media_url=message.media_url or None,
-                media_type=message.media_type or None,
+        outbound = OutboundMessage(
+            message_id=message.id,
+            channel=message.channel,
+            recipient=message.recipient,
+            text=message.text,
+            media_url=message.media_url or None,
+            media_type=message.media_type or None,
+            template=message.template,
+            language=_tenant_language(),
+            status_callback_url=(
+                f"{integration_selectors.callback_root(integration.pk)}/status"
+                if "status" in provider.callback_kinds
+                else None
             ),
-            idempotency_key=message.id,
         )
+        with http.recording() as exchanges:
+            result = provider.send(integration.config, outbound, idempotency_key=message.id)
     except UnknownProvider:
         return _fail(message, ProviderError("provider_unknown", "The provider is not installed."))
     except ProviderError as error:
+        _log_exchanges(message, integration, exchanges)
         if error.transient and message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
             return _retry_later(message, error)
         return _fail(message, error)
@@ -101,7 +111,27 @@ def deliver_message(message_id: str) -> Message | None:
         if message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
             return _retry_later(message, internal)
         return _fail(message, internal)
+    _log_exchanges(message, integration, exchanges)
     return _record_sent(message, result)
+
+
+def _tenant_language() -> str:
+    tenant = getattr(connection, "tenant", None)
+    return str(getattr(tenant, "default_language", "") or "en")
+
+
+def _log_exchanges(
+    message: Message, integration: Integration | None, exchanges: list[http.Exchange]
+) -> None:
+    # Support's record of what the provider was told and answered; never stops a delivery.
+    if integration is None or not exchanges:
+        return
+    try:
+        record_provider_exchanges(
+            message_id=message.pk, integration=integration, exchanges=exchanges
+        )
+    except Exception:
+        logger.exception("could not write the provider log", extra={"message_id": message.pk})
 
 
 def _claim(message_id: str) -> tuple[Message, Integration | None] | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from integrations.providers.base import (
     CallbackBatch,
+    CallbackRequest,
     ConfigError,
     InboundMessage,
     OutboundMessage,
@@ -92,16 +93,16 @@ class SandboxProvider(Provider):
             provider_message_id=provider_id, status=confirmed, scheduled_reports=reports
         )
 
-    def callback_urls(self, *, base_url: str, integration_id: str) -> dict[str, str]:
-        return {
-            "inbound_simulator": f"{base_url}/api/v1/integrations/{integration_id}/sandbox/inbound"
-        }
+    def callback_urls(
+        self, *, public_url: str, callback_root: str, integration_id: str
+    ) -> dict[str, str]:
+        simulator = f"{public_url}/api/v1/integrations/{integration_id}/sandbox/inbound"
+        return {"inbound_simulator": simulator}
 
-    def verify_signature(
-        self, config: Mapping[str, Any], *, url: str, headers: Mapping[str, str], body: bytes
-    ) -> bool:
-        # Sandbox callbacks come through the authenticated API, never from outside.
-        return True
+    def verify_signature(self, config: Mapping[str, Any], request: CallbackRequest) -> bool:
+        # The sandbox posts no callbacks from outside: its inbound simulator is part of the
+        # authenticated API, so nothing arriving at a callback URL is its.
+        return False
 
     def parse_callback(
         self, config: Mapping[str, Any], payload: Mapping[str, Any]
