@@ -59,6 +59,7 @@ def sweep_undelivered() -> int:
             with tenant_context(tenant):
                 total += services.redispatch_overdue_messages()
                 total += services.redispatch_pending_callbacks()
+                services.apply_due_sandbox_reports()
         except Exception:  # one broken schema must not stop the others
             logger.exception("outbox sweep failed for a tenant", extra={"tenant": tenant.public_id})
     return total

@@ -145,3 +145,24 @@ class ProviderLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.url} → {self.status_code or self.error} ({self.message_id})"
+
+
+class SandboxReport(models.Model):
+    """A status the sandbox's simulated network will report, due at ``due_at``.
+
+    The sandbox is the network it simulates, so its timetable is its own state: `send`
+    writes these rows, and the beat sweep applies the due ones
+    (`conversations.services.apply_due_sandbox_reports`). Kept in the database, they survive
+    a broker outage.
+    """
+
+    provider_message_id = models.CharField(max_length=128)
+    status = models.CharField(max_length=16)
+    due_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.provider_message_id} → {self.status} at {self.due_at}"

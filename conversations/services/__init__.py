@@ -3,6 +3,7 @@
 from conversations.services.callbacks import (
     PROCESS_CALLBACK,
     accept_callback,
+    apply_due_sandbox_reports,
     process_callback,
     receive_callback,
     redispatch_pending_callbacks,
@@ -28,6 +29,7 @@ __all__ = [
     "PROCESS_CALLBACK",
     "MessageContent",
     "accept_callback",
+    "apply_due_sandbox_reports",
     "apply_status_report",
     "change_message_status",
     "close_conversation",

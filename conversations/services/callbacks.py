@@ -26,8 +26,8 @@ from conversations.services.delivery import apply_status_report
 from conversations.services.messages import receive_message
 from engium import outbox
 from engium.tenancy import current_schema
-from integrations.models import CallbackState, Integration, ProviderCallback
-from integrations.providers.base import CallbackRequest
+from integrations.models import CallbackState, Integration, ProviderCallback, SandboxReport
+from integrations.providers.base import CallbackRequest, StatusReport
 from integrations.providers.registry import get_provider
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def process_callback(callback_id: int) -> ProviderCallback | None:
     """
     with transaction.atomic():
         callback = (
-            ProviderCallback.objects.select_for_update(skip_locked=True)
+            ProviderCallback.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk=callback_id, state=CallbackState.PENDING)
             .select_related("integration")
             .first()
@@ -201,3 +201,31 @@ def redispatch_pending_callbacks(*, now: datetime | None = None, limit: int = 50
         ):
             return sent
     return len(ids)
+
+
+def apply_due_sandbox_reports(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Apply the sandbox's simulated reports that are due (the beat sweep calls this).
+
+    Each report is applied and deleted in one transaction. A report about a message not
+    recorded yet (its send is still committing) waits for the next sweep, for at most
+    `CALLBACK_PATIENCE_SECONDS`.
+    """
+    now = now or timezone.now()
+    applied = 0
+    with transaction.atomic():
+        due = list(
+            SandboxReport.objects.select_for_update(skip_locked=True)
+            .filter(due_at__lte=now)
+            .order_by("due_at", "id")[:limit]
+        )
+        done = []
+        for report in due:
+            found = apply_status_report(
+                StatusReport(status=report.status, provider_message_id=report.provider_message_id)
+            )
+            too_old = now - report.due_at > timedelta(seconds=CALLBACK_PATIENCE_SECONDS)
+            if found is not None or too_old:
+                done.append(report.pk)
+                applied += found is not None
+        SandboxReport.objects.filter(pk__in=done).delete()
+    return applied

@@ -30,7 +30,6 @@ from integrations.providers import http
 from integrations.providers.base import (
     OutboundMessage,
     ProviderError,
-    ScheduledReport,
     SendResult,
     StatusReport,
 )
@@ -172,10 +171,6 @@ def _record_sent(message: Message, result: SendResult) -> Message | None:
             result.status and change_message_status(locked, result.status, also_save=sent_fields)
         ):
             locked.save(update_fields=sent_fields)
-        if result.scheduled_reports:
-            schema = current_schema()
-            reports = result.scheduled_reports
-            transaction.on_commit(lambda: _schedule_reports(schema, reports))
     return locked
 
 
@@ -216,23 +211,6 @@ def backoff_seconds(attempt: int) -> float:
     base = settings.ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS * (2 ** max(attempt - 1, 0))
     capped = min(base, settings.ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS)
     return capped * random.uniform(0.8, 1.2)
-
-
-def _schedule_reports(schema_name: str, reports: tuple[ScheduledReport, ...]) -> None:
-    # No sweep re-sends these: a simulated report lost with the broker leaves the message
-    # at `sent` (real providers retry their callbacks).
-    for scheduled in reports:
-        report = scheduled.report
-        outbox.publish(
-            APPLY_STATUS_REPORT,
-            schema=schema_name,
-            kwargs={
-                "status": report.status,
-                "message_id": report.message_id,
-                "provider_message_id": report.provider_message_id,
-            },
-            countdown=scheduled.delay_seconds,
-        )
 
 
 def apply_status_report(report: StatusReport) -> Message | None:

@@ -58,14 +58,6 @@ class InboundMessage:
 
 
 @dataclass(frozen=True)
-class ScheduledReport:
-    """A report the provider will deliver later (used by the sandbox to simulate a network)."""
-
-    delay_seconds: float
-    report: StatusReport
-
-
-@dataclass(frozen=True)
 class SendResult:
     """What the provider said when it took the message.
 
@@ -75,7 +67,6 @@ class SendResult:
 
     provider_message_id: str
     status: str | None = "sent"
-    scheduled_reports: tuple[ScheduledReport, ...] = ()
 
 
 @dataclass(frozen=True)

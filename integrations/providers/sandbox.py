@@ -1,7 +1,9 @@
 """The built-in sandbox provider: no network, a simulated carrier on a timetable.
 
 * every channel; ``sent`` → ``delivered`` → ``read`` (read only on WhatsApp), each after
-  the seconds of the config's ``timetable`` (default 0, 1 and 2 s after the send);
+  the seconds of the config's ``timetable`` (default 0, 1 and 2 s after the send). The
+  later steps are rows of `SandboxReport` (the simulated network's own state, the one
+  model an adapter writes), applied by the beat sweep once due: a broker outage loses none;
 * recipients ending in ``0001`` are refused (the message fails), ``0002`` are delivered
   but never read;
 * inbound messages are simulated by ``POST /api/v1/integrations/{id}/sandbox/inbound``
@@ -12,8 +14,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
+from django.utils import timezone
+
+from integrations.models import SandboxReport
 from integrations.providers.base import (
     CallbackBatch,
     CallbackRequest,
@@ -22,9 +28,7 @@ from integrations.providers.base import (
     OutboundMessage,
     PermanentProviderError,
     Provider,
-    ScheduledReport,
     SendResult,
-    StatusReport,
 )
 
 DEFAULT_TIMETABLE = {"sent": 0.0, "delivered": 1.0, "read": 2.0}
@@ -79,19 +83,17 @@ class SandboxProvider(Provider):
             steps.append("read")
         # `sent` at once is confirmed in the answer; later steps arrive as reports.
         confirmed = "sent" if timetable["sent"] == 0 else None
-        reports = tuple(
-            ScheduledReport(
-                delay_seconds=max(timetable[step], timetable["sent"]),
-                report=StatusReport(
-                    status=step, provider_message_id=provider_id, message_id=message.message_id
-                ),
+        now = timezone.now()
+        SandboxReport.objects.bulk_create(
+            SandboxReport(
+                provider_message_id=provider_id,
+                status=step,
+                due_at=now + timedelta(seconds=max(timetable[step], timetable["sent"])),
             )
             for step in steps
             if not (step == "sent" and confirmed)
         )
-        return SendResult(
-            provider_message_id=provider_id, status=confirmed, scheduled_reports=reports
-        )
+        return SendResult(provider_message_id=provider_id, status=confirmed)
 
     def callback_urls(
         self, *, public_url: str, callback_root: str, integration_id: str

@@ -200,7 +200,8 @@ class TwilioProvider(Provider):
         return clean
 
     def _account_url(self, config: Mapping[str, Any]) -> str:
-        return f"{config['base_url']}/2010-04-01/Accounts/{config['account_sid']}"
+        base = config.get("base_url", DEFAULT_BASE_URL)
+        return f"{base}/2010-04-01/Accounts/{config['account_sid']}"
 
     def send(
         self, config: Mapping[str, Any], message: OutboundMessage, *, idempotency_key: str

@@ -152,7 +152,9 @@ class WhatsAppCloudProvider(Provider):
         return clean
 
     def _phone_url(self, config: Mapping[str, Any]) -> str:
-        return f"{config['base_url']}/{config['api_version']}/{config['phone_number_id']}"
+        base = config.get("base_url", DEFAULT_BASE_URL)
+        version = config.get("api_version", DEFAULT_API_VERSION)
+        return f"{base}/{version}/{config['phone_number_id']}"
 
     def _headers(self, config: Mapping[str, Any]) -> dict[str, str]:
         return {"Authorization": f"Bearer {config['access_token']}"}
