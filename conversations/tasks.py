@@ -55,13 +55,21 @@ def sweep_undelivered() -> int:
     total = 0
     # Suspended tenants too: what was accepted is delivered.
     for tenant in Tenant.objects.exclude(schema_name="public"):
-        try:
-            with tenant_context(tenant):
-                total += services.redispatch_overdue_messages()
-                total += services.redispatch_pending_callbacks()
-                services.apply_due_sandbox_reports()
-        except Exception:  # one broken schema must not stop the others
-            logger.exception("outbox sweep failed for a tenant", extra={"tenant": tenant.public_id})
+        with tenant_context(tenant):
+            # Each part on its own: one failing (or a broken schema) stops neither the
+            # others nor the other tenants.
+            for sweep in (
+                services.redispatch_overdue_messages,
+                services.redispatch_pending_callbacks,
+                services.apply_due_sandbox_reports,
+            ):
+                try:
+                    total += sweep()
+                except Exception:
+                    logger.exception(
+                        "outbox sweep failed for a tenant",
+                        extra={"tenant": tenant.public_id, "sweep": sweep.__name__},
+                    )
     return total
 
 
