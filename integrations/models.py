@@ -98,6 +98,8 @@ class ProviderCallback(models.Model):
     provider = models.CharField(max_length=32)
     kind = models.CharField(max_length=32)
     content_type = models.CharField(max_length=200, blank=True)
+    #: the callback URL's query string (signed with it: Twilio's carries our message ID)
+    query = models.TextField(blank=True, default="")
     headers = models.JSONField(default=dict)
     body = models.TextField(blank=True)
     state = models.CharField(

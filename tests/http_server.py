@@ -26,6 +26,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    #: the client's TCP port (which process is calling)
+    peer_port: int = 0
 
 
 class ScriptedServer:
@@ -41,7 +43,13 @@ class ScriptedServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                received = Received(self.command, self.path, dict(self.headers.items()), body)
+                received = Received(
+                    self.command,
+                    self.path,
+                    dict(self.headers.items()),
+                    body,
+                    peer_port=self.client_address[1],
+                )
                 server.received.append(received)
                 reply = server.replies.popleft() if server.replies else server.default
                 if reply.delay:

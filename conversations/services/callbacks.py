@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -73,6 +73,7 @@ def accept_callback(
             provider=integration.provider,
             kind=kind,
             content_type=content_type[:200],
+            query=urlsplit(request.url).query,
             headers={
                 key: value
                 for key, value in request.headers.items()
@@ -107,6 +108,8 @@ def decode_payload(callback: ProviderCallback) -> dict[str, Any]:
         decoded = json.loads(callback.body or "{}")
         return decoded if isinstance(decoded, dict) else {}
     fields = parse_qs(callback.body, keep_blank_values=True)
+    # The URL's own parameters (ours, e.g. the message ID) win over the body's.
+    fields.update(parse_qs(callback.query, keep_blank_values=True))
     return {key: values[0] if len(values) == 1 else values for key, values in fields.items()}
 
 

@@ -87,8 +87,11 @@ def deliver_message(message_id: str) -> Message | None:
             media_type=message.media_type or None,
             template=message.template,
             language=_tenant_language(),
+            # Our ID rides in the URL (which the provider signs), so that its reports find
+            # the message even if the outcome of this send is never recorded.
             status_callback_url=(
                 f"{integration_selectors.callback_root(integration.pk)}/status"
+                f"?message_id={message.id}"
                 if "status" in provider.callback_kinds
                 else None
             ),
@@ -221,20 +224,34 @@ def apply_status_report(report: StatusReport) -> Message | None:
     """
     lookup = Q(pk=report.message_id) if report.message_id else Q()
     if report.provider_message_id:
-        lookup &= Q(provider_message_id=report.provider_message_id)
+        provider_id = Q(provider_message_id=report.provider_message_id)
+        # A report naming our ID may be about a send whose outcome was never recorded (the
+        # worker died after the provider accepted it): the provider's ID is learnt here.
+        lookup &= (provider_id | Q(provider_message_id="")) if report.message_id else provider_id
     if not lookup:
         return None
     with transaction.atomic():
         message = Message.objects.select_for_update().filter(lookup).first()
         if message is None:
             return None
-        change_message_status(
-            message,
-            report.status,
-            at=report.occurred_at,
-            error_code=report.error_code or "",
-            error_message=report.error_message or "",
-        )
+        also_save: list[str] = []
+        if report.provider_message_id and not message.provider_message_id:
+            message.provider_message_id = report.provider_message_id
+            # The provider has it: nothing is due any more (never sent twice).
+            message.next_attempt_at = None
+            also_save = ["provider_message_id", "next_attempt_at"]
+        if (
+            not change_message_status(
+                message,
+                report.status,
+                at=report.occurred_at,
+                error_code=report.error_code or "",
+                error_message=report.error_message or "",
+                also_save=also_save,
+            )
+            and also_save
+        ):
+            message.save(update_fields=also_save)
     return message
 
 

@@ -298,11 +298,13 @@ class TwilioProvider(Provider):
         elif ours in {"failed", "undelivered"}:
             code = f"twilio_{twilio_status.replace('-', '_')}"
             error_message = f"Twilio reported {twilio_status}."
+        our_id = field("message_id")  # from the StatusCallback URL's query (signed)
         return CallbackBatch(
             statuses=[
                 StatusReport(
                     status=ours,
                     provider_message_id=provider_id,
+                    message_id=our_id if our_id.startswith("msg_") else None,
                     error_code=code or None,
                     error_message=error_message or None,
                 )

@@ -166,6 +166,9 @@ class WhatsAppCloudProvider(Provider):
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": message.recipient,
+            # Echoed in this message's status webhooks: they find it by our ID even if the
+            # outcome of this send is never recorded (a worker killed after Graph answered).
+            "biz_opaque_callback_data": message.message_id,
         }
         if message.template is not None:
             body.update(type="template", template=_template(message.template, message.language))
@@ -252,10 +255,12 @@ class WhatsAppCloudProvider(Provider):
         if errors:
             code = str(errors[0].get("code", ""))
             title = str(errors[0].get("title") or errors[0].get("message") or "")
+        ours_id = str(status.get("biz_opaque_callback_data") or "")
         batch.statuses.append(
             StatusReport(
                 status=ours,
                 provider_message_id=str(status["id"]),
+                message_id=ours_id if ours_id.startswith("msg_") else None,
                 error_code=code,
                 error_message=title,
                 occurred_at=_occurred(status.get("timestamp")),

@@ -322,3 +322,32 @@ def test_a_status_for_no_message_is_kept_pending_for_a_while(
     post_twilio(tenant_a, twilio, "status", fixture("twilio", "status__delivered"))
     (callback,) = process_all(tenant_a)
     assert callback.state == CallbackState.PENDING  # the send may not have committed yet
+
+
+def test_a_status_naming_our_id_records_a_send_whose_outcome_was_lost(
+    tenant_a: TenantFixture, twilio_api: FakeTwilio
+) -> None:
+    from conversations.services.delivery import _claim
+
+    twilio = twilio_sms(tenant_a, twilio_api)
+    queued = create_message(tenant_a, channel="sms")
+    with tenant_a.schema():
+        # a worker claimed it, Twilio accepted it, and the worker died before recording that
+        assert _claim(queued.id) is not None
+    path = f"{_path(tenant_a, twilio, 'status')}?message_id={queued.id}"
+    url = settings.ENGIUM_PUBLIC_URL + path
+    params = {**fixture("twilio", "status__sent"), "MessageSid": "SM" + "c" * 32}
+    answer = Client().post(
+        path,
+        data=urlencode(params),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_TWILIO_SIGNATURE=signature(AUTH_TOKEN, url, {k: [v] for k, v in params.items()}),
+    )
+    assert answer.status_code == 204
+    process_all(tenant_a)
+    with tenant_a.schema():
+        message = Message.objects.get(pk=queued.id)
+        assert message.status == "sent" and message.provider_message_id == "SM" + "c" * 32
+        assert message.next_attempt_at is None
+        assert deliver_message(queued.id) is None  # nothing due: never sent again
+    assert twilio_api.received == []

@@ -90,7 +90,8 @@ def test_twilio_sms_send_status_and_inbound(
         print(stack.logs())
         raise
     form = form_of(twilio_api.received[-1])
-    assert form["StatusCallback"] == urls["status"] and form["Body"] == "Hi"
+    assert form["StatusCallback"] == f"{urls['status']}?message_id={message_id}"
+    assert form["Body"] == "Hi"
 
     # status callback, signed like Twilio, about the SID the fake answered with
     status = {**fixture("twilio", "status__delivered"), "MessageSid": twilio_api.last_sid}

@@ -76,6 +76,7 @@ def test_text(fake: FakeGraph) -> None:
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": "+15550102999",
+        "biz_opaque_callback_data": "msg_01",
         "type": "text",
         "text": {"preview_url": False, "body": "Hello"},
     }
