@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conversations.models import Message
+from conversations.models import Message, MessageDirection
 from conversations.services.delivery import apply_status_report
 from conversations.services.messages import receive_message
 from engium import outbox
@@ -140,7 +140,13 @@ def process_callback(callback_id: int) -> ProviderCallback | None:
                     integration.config, decode_payload(callback)
                 )
                 applied = [apply_status_report(report) for report in batch.statuses]
-                stored = [receive_message(integration, inbound) for inbound in batch.inbound]
+                stored = []
+                for inbound in batch.inbound:
+                    if _already_received(integration, inbound.provider_message_id):
+                        # providers deliver webhooks at least once: a repeat is not a new message
+                        notes.append(f"duplicate inbound message {inbound.provider_message_id}")
+                        continue
+                    stored.append(receive_message(integration, inbound))
         except Exception as exc:
             logger.exception(
                 "a provider callback could not be applied", extra={"callback": callback_id}
@@ -173,6 +179,16 @@ def process_callback(callback_id: int) -> ProviderCallback | None:
         callback.processed_at = timezone.now()
         callback.save(update_fields=["state", "notes", "processed_at"])
     return callback
+
+
+def _already_received(integration: Integration, provider_message_id: str | None) -> bool:
+    return bool(provider_message_id) and (
+        Message.objects.filter(
+            integration=integration,
+            direction=MessageDirection.INBOUND,
+            provider_message_id=provider_message_id,
+        ).exists()
+    )
 
 
 def _young(callback: ProviderCallback, *, now: datetime) -> bool:

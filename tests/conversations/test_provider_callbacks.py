@@ -351,3 +351,17 @@ def test_a_status_naming_our_id_records_a_send_whose_outcome_was_lost(
         assert message.next_attempt_at is None
         assert deliver_message(queued.id) is None  # nothing due: never sent again
     assert twilio_api.received == []
+
+
+def test_a_repeated_inbound_webhook_stores_the_message_once(
+    tenant_a: TenantFixture, graph_api: FakeGraph
+) -> None:
+    meta = whatsapp_cloud(tenant_a, graph_api)
+    for _ in range(2):  # Meta delivers webhooks at least once
+        assert (
+            post_meta(tenant_a, meta, fixture("whatsapp_cloud", "inbound__text")).status_code == 200
+        )
+    states = sorted(callback.state for callback in process_all(tenant_a))
+    assert states == [CallbackState.APPLIED, CallbackState.IGNORED]
+    with tenant_a.schema():
+        assert Message.objects.filter(direction=MessageDirection.INBOUND).count() == 1
