@@ -107,6 +107,9 @@ class Message(models.Model):
     media_url = models.URLField(max_length=2048, blank=True)
     media_type = models.CharField(max_length=16, blank=True)
     template = models.JSONField(null=True, blank=True)
+    # What an inbound message carries beyond text: a media reference, a location, contacts,
+    # a button or list reply, a reaction (the provider's description, kept as given).
+    details = models.JSONField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=128, blank=True, default="")
     # Columns the send's raw INSERT leaves out carry database defaults (db_default).
     error_code = models.CharField(max_length=64, blank=True, default="", db_default="")

@@ -54,6 +54,15 @@ class MessageSerializer(serializers.Serializer):
         allow_null=True, help_text=f"One of {', '.join(MEDIA_TYPES)}."
     )
     template = MessageTemplateSerializer(allow_null=True)
+    details = serializers.DictField(
+        allow_null=True,
+        help_text=(
+            "Inbound only: what the message carries beyond text, as the provider described "
+            "it, with a `type`: a media reference (`media`: the provider's media ID and MIME "
+            "type), `location`, `contacts`, `interactive` (button or list reply), `button`, "
+            "`reaction`. Null for plain text."
+        ),
+    )
     error_code = serializers.CharField(allow_null=True, help_text="Why the message failed.")
     error_message = serializers.CharField(allow_null=True)
     attempts = serializers.IntegerField(help_text="Delivery attempts so far.")

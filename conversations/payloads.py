@@ -40,6 +40,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "media_url": message.media_url or None,
         "media_type": message.media_type or None,
         "template": message.template,
+        "details": message.details,
         "error_code": message.error_code or None,
         "error_message": message.error_message or None,
         "attempts": message.attempts,

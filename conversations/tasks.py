@@ -14,6 +14,7 @@ from django_tenants.utils import tenant_context
 from conversations import services
 from engium.tenancy import current_schema
 from integrations.providers.base import StatusReport
+from integrations.services import purge_provider_log as purge_tenant_provider_log
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -43,17 +44,32 @@ def apply_status_report(
     )
 
 
+@shared_task(name=services.PROCESS_CALLBACK, acks_late=True)
+def process_callback(callback_id: int) -> None:
+    services.process_callback(callback_id)
+
+
 @shared_task(name="conversations.sweep_undelivered")
 def sweep_undelivered() -> int:
     """Re-dispatch every tenant's overdue messages (the outbox sweep)."""
     total = 0
     # Suspended tenants too: what was accepted is delivered.
     for tenant in Tenant.objects.exclude(schema_name="public"):
-        try:
-            with tenant_context(tenant):
-                total += services.redispatch_overdue_messages()
-        except Exception:  # one broken schema must not stop the others
-            logger.exception("outbox sweep failed for a tenant", extra={"tenant": tenant.public_id})
+        with tenant_context(tenant):
+            # Each part on its own: one failing (or a broken schema) stops neither the
+            # others nor the other tenants.
+            for sweep in (
+                services.redispatch_overdue_messages,
+                services.redispatch_pending_callbacks,
+                services.apply_due_sandbox_reports,
+            ):
+                try:
+                    total += sweep()
+                except Exception:
+                    logger.exception(
+                        "outbox sweep failed for a tenant",
+                        extra={"tenant": tenant.public_id, "sweep": sweep.__name__},
+                    )
     return total
 
 
@@ -70,4 +86,17 @@ def close_idle_conversations() -> int:
             logger.exception(
                 "closing idle conversations failed", extra={"tenant": tenant.public_id}
             )
+    return total
+
+
+@shared_task(name="conversations.purge_provider_log")
+def purge_provider_log() -> int:
+    """Delete provider log entries past their retention, in every tenant."""
+    total = 0
+    for tenant in Tenant.objects.exclude(schema_name="public"):
+        try:
+            with tenant_context(tenant):
+                total += purge_tenant_provider_log()
+        except Exception:
+            logger.exception("purging the provider log failed", extra={"tenant": tenant.public_id})
     return total

@@ -148,3 +148,11 @@ class InternalError(EngiumError):
     code = "internal_error"
     status = 500
     message = "Something went wrong on our side; the request changed nothing."
+
+
+class InvalidSignature(EngiumError):
+    """A provider callback whose signature (or verification token) does not check out."""
+
+    code = "invalid_signature"
+    status = 403
+    message = "The request's signature is missing or does not match."

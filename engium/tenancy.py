@@ -24,3 +24,15 @@ def use_public_schema() -> None:
 
 def use_tenant(tenant: Tenant) -> None:
     _tenant_connection().set_tenant(tenant)
+
+
+def current_tenant_public_id() -> str:
+    """The public ID (``ten_…``) of the tenant whose schema the connection is on.
+
+    A tenant's schema is ``t_`` followed by the 26 characters of its public ID
+    (`tenants.services.create_tenant`), so a bare schema switch knows it too.
+    """
+    public_id = getattr(getattr(connection, "tenant", None), "public_id", None)
+    if public_id:
+        return str(public_id)
+    return "ten_" + current_schema().removeprefix("t_")

@@ -3,6 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from conversations.callback_views import provider_callback
 from engium import health
 from engium.api import openapi as _openapi  # noqa: F401  # registers the OpenAPI extensions
 from engium.api.converters import PublicIdConverter
@@ -26,6 +27,12 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("status", health.status_page, name="status"),
+    # Providers' callbacks: outside /api/v1 (no API key; each is verified by its signature).
+    path(
+        "callbacks/<str:tenant_id>/<str:integration_id>/<slug:kind>",
+        provider_callback,
+        name="provider-callback",
+    ),
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from engium.api.openapi import id_path_parameter, page_serializer
-from integrations.models import Channel, IntegrationStatus
+from integrations.models import Channel, IntegrationStatus, Verification
 
 
 class IntegrationSerializer(serializers.Serializer):
@@ -25,6 +25,17 @@ class IntegrationSerializer(serializers.Serializer):
     secrets_set = serializers.ListField(
         child=serializers.CharField(), help_text="Names of the secret settings that are set."
     )
+    verification = serializers.ChoiceField(
+        choices=Verification.values,
+        help_text=(
+            "The last connection test's verdict (`POST /integrations/{id}/test`); a config "
+            "change makes it `unverified` again. Independent of `status`."
+        ),
+    )
+    verification_detail = serializers.CharField(
+        allow_null=True, help_text="What the provider said when last tested."
+    )
+    verified_at = serializers.DateTimeField(allow_null=True, help_text="When last tested.")
     callback_urls = serializers.DictField(
         child=serializers.URLField(),
         help_text="Where the provider sends status reports and inbound messages, by purpose.",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from rest_framework import serializers
 
 from engium.api.pagination import ListQuerySerializer
@@ -12,6 +11,7 @@ from engium.api.serializers import StrictCharField, StrictSerializer
 from engium.timestamps import iso_time
 from integrations.models import Channel, Integration, IntegrationStatus
 from integrations.providers.registry import UnknownProvider, get_provider
+from integrations.selectors import callback_urls
 
 
 class IntegrationCreateSerializer(StrictSerializer):
@@ -41,13 +41,9 @@ def render_integration(integration: Integration) -> dict[str, Any]:
     except UnknownProvider:  # its module was removed from ENGIUM_PROVIDERS: show, don't break
         config: dict[str, Any] = {}
         secrets: list[str] = sorted(integration.config)
-        callback_urls: dict[str, str] = {}
     else:
         config = provider.public_config(integration.config)
         secrets = sorted(k for k in integration.config if k in provider.secret_fields)
-        callback_urls = provider.callback_urls(
-            base_url=settings.ENGIUM_PUBLIC_URL, integration_id=integration.id
-        )
     return {
         "id": integration.id,
         "channel": integration.channel,
@@ -57,7 +53,10 @@ def render_integration(integration: Integration) -> dict[str, Any]:
         "is_default": integration.is_default,
         "config": config,
         "secrets_set": secrets,
-        "callback_urls": callback_urls,
+        "verification": integration.verification,
+        "verification_detail": integration.verification_detail or None,
+        "verified_at": iso_time(integration.verified_at),
+        "callback_urls": callback_urls(integration),
         "created_at": iso_time(integration.created_at),
         "updated_at": iso_time(integration.updated_at),
     }

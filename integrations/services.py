@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from engium.exceptions import NotFound, ValidationFailed
 from engium.tenancy import current_schema
-from integrations.models import Integration, IntegrationStatus
+from integrations.models import Integration, IntegrationStatus, ProviderLogEntry, Verification
 from integrations.providers.base import ConfigError, Provider
+from integrations.providers.http import Exchange
 from integrations.providers.registry import UnknownProvider, get_provider, provider_slugs
 
 
@@ -72,13 +76,15 @@ def update_integration(
     """Change an integration. A config update keeps secrets that it leaves out."""
     with transaction.atomic():
         integration = _locked(integration_id)
-        _lock_channel(integration.channel)
         adapter = _provider_for(integration.provider, integration.channel)
         if name is not None:
             integration.name = name
         if config is not None:
             kept = {k: v for k, v in integration.config.items() if k in adapter.secret_fields}
             integration.config = _validated_config(adapter, integration.channel, {**kept, **config})
+            # New credentials are unproven until tested again.
+            integration.verification = Verification.UNVERIFIED
+            integration.verification_detail = ""
         if status is not None:
             integration.status = status
         if is_default:
@@ -103,7 +109,6 @@ def remove_integration(integration_id: str) -> None:
     with transaction.atomic():
         integration = _locked(integration_id)
         channel = integration.channel
-        _lock_channel(channel)
         integration.delete()
         _ensure_default(channel)
 
@@ -121,8 +126,20 @@ def _lock_channel(channel: str) -> None:
 
 
 def _locked(integration_id: str) -> Integration:
+    """The integration, locked, after its channel's lock: one lock order everywhere.
+
+    Every change takes the channel's advisory lock first and row locks after it, as
+    `connect_integration` must (a first integration has no row); taking a row lock first
+    here would deadlock against it. An integration's channel never changes, so reading it
+    before the lock is safe.
+    """
+    channel = Integration.objects.filter(pk=integration_id).values_list("channel", flat=True)
+    found = channel.first()
+    if found is None:
+        raise NotFound("No integration with this ID exists.")
+    _lock_channel(found)
     integration = Integration.objects.select_for_update().filter(pk=integration_id).first()
-    if integration is None:
+    if integration is None:  # removed while we waited for the lock
         raise NotFound("No integration with this ID exists.")
     return integration
 
@@ -143,3 +160,79 @@ def _ensure_default(channel: str) -> None:
     Integration.objects.filter(channel=channel, is_default=True).update(is_default=False)
     successor.is_default = True
     successor.save(update_fields=["is_default", "updated_at"])
+
+
+def verify_integration(integration_id: str) -> Integration:
+    """Test the integration's credentials against its provider; record the verdict.
+
+    The verdict goes in ``verification`` (``verified`` or ``failed``, with the reason in
+    ``verification_detail``); ``status`` (whether sends use it) does not change. The call to
+    the provider happens outside any transaction or lock.
+    """
+    integration = Integration.objects.filter(pk=integration_id).first()
+    if integration is None:
+        raise NotFound("No integration with this ID exists.")
+    adapter = _provider_for(integration.provider, integration.channel)
+    check = adapter.test_connection(integration.config)
+    Integration.objects.filter(pk=integration.pk).update(
+        verification=Verification.VERIFIED if check.ok else Verification.FAILED,
+        verification_detail=check.detail[:2000],
+        verified_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    integration.refresh_from_db()
+    return integration
+
+
+REDACTED = "[redacted]"
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret value replaced (longest first, so no part survives)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def secret_values(provider: Provider, config: dict[str, Any]) -> list[str]:
+    from urllib.parse import quote, quote_plus
+
+    values = [str(config[key]) for key in provider.secret_fields if config.get(key)]
+    # form- and URL-encoded bodies carry them encoded
+    return list({*values, *(quote(v, safe="") for v in values), *(quote_plus(v) for v in values)})
+
+
+def record_provider_exchanges(
+    *, message_id: str, integration: Integration, exchanges: list[Exchange]
+) -> None:
+    """Keep the calls made for a message in the provider log, secrets redacted."""
+    if not exchanges:
+        return
+    try:
+        adapter = _provider_for(integration.provider, integration.channel)
+        hidden = secret_values(adapter, integration.config)
+    except ValidationFailed:
+        hidden = [str(value) for value in integration.config.values() if isinstance(value, str)]
+    ProviderLogEntry.objects.bulk_create(
+        ProviderLogEntry(
+            message_id=message_id,
+            integration=integration,
+            provider=integration.provider,
+            method=exchange.method,
+            url=redact(exchange.url, hidden),
+            request_body=redact(exchange.request_body, hidden),
+            status_code=exchange.status_code,
+            response_body=redact(exchange.response_body, hidden),
+            error=exchange.error,
+            duration_ms=exchange.duration_ms,
+        )
+        for exchange in exchanges
+    )
+
+
+def purge_provider_log(*, now: datetime | None = None) -> int:
+    """Delete the current tenant's provider log entries older than the retention."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.ENGIUM_PROVIDER_LOG_DAYS)
+    deleted, _ = ProviderLogEntry.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -9,4 +9,9 @@ urlpatterns = [
         views.IntegrationDetailView.as_view(),
         name="integration-detail",
     ),
+    path(
+        "integrations/<public_id:integration_id>/test",
+        views.IntegrationTestView.as_view(),
+        name="integration-test",
+    ),
 ]

@@ -113,3 +113,24 @@ class IntegrationDetailView(EngiumAPIView):
     def delete(self, request: Request, integration_id: str) -> Response:
         services.remove_integration(integration_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class IntegrationTestView(EngiumAPIView):
+    @extend_schema(
+        operation_id="integrations_test",
+        summary="Test an integration's credentials",
+        description=(
+            "Ask the provider whether it accepts the integration's credentials with a "
+            "harmless read (Twilio: the account; WhatsApp Cloud: the phone number). The "
+            "verdict is kept in `verification` (`verified` or `failed`, the reason in "
+            "`verification_detail`); `status` does not change. Takes no body."
+        ),
+        request=None,
+        parameters=[INTEGRATION_ID],
+        responses={
+            200: OpenApiResponse(IntegrationSerializer, description="The tested integration."),
+            **error_responses(*AUTH_ERRORS, 404, 413, 415),
+        },
+    )
+    def post(self, request: Request, integration_id: str) -> Response:
+        return Response(render_integration(services.verify_integration(integration_id)))

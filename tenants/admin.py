@@ -13,10 +13,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
+from engium.tenancy import use_public_schema, use_tenant
+from integrations.models import ProviderCallback, ProviderLogEntry
 from tenants import services
 from tenants.models import ApiKey, Membership, Tenant
+
+#: the session key holding the tenant whose provider log and callbacks support is reading
+SUPPORT_TENANT = "admin_support_tenant"
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -45,7 +52,7 @@ class TenantAdmin(admin.ModelAdmin):
     search_fields = ("name", "public_id")
     readonly_fields = ("public_id", "schema_name", "created_at", "updated_at")
     inlines = [ApiKeyInline]
-    actions = ["mint_api_key", "suspend", "reactivate"]
+    actions = ["mint_api_key", "suspend", "reactivate", "read_provider_log"]
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -88,6 +95,16 @@ class TenantAdmin(admin.ModelAdmin):
             services.set_tenant_active(tenant, active=False)
         self.message_user(request, f"Suspended {queryset.count()} tenant(s).")
 
+    @admin.action(description="Read its provider log and callbacks (one tenant)")
+    def read_provider_log(
+        self, request: HttpRequest, queryset: QuerySet[Tenant]
+    ) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one tenant.", messages.ERROR)
+            return None
+        request.session[SUPPORT_TENANT] = queryset.get().public_id
+        return HttpResponseRedirect(reverse("admin:integrations_providerlogentry_changelist"))
+
     @admin.action(description="Reactivate")
     def reactivate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
@@ -129,3 +146,71 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ("user", "tenant", "role", "created_at")
     list_filter = ("role",)
+
+
+class TenantDataAdmin(admin.ModelAdmin):
+    """Read-only admin of a tenant-schema table, for the tenant chosen on the tenants page.
+
+    Admin runs in ``public``; these views switch to the chosen tenant's schema (the
+    "Read its provider log" action puts it in the session) while they render.
+    """
+
+    list_display_links = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        tenant = Tenant.objects.filter(public_id=request.session.get(SUPPORT_TENANT)).first()
+        if tenant is None:
+            self.message_user(
+                request,
+                "Choose a tenant first: Tenants → select one → “Read its provider log”.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(reverse("admin:tenants_tenant_changelist"))
+        context = {
+            **(extra_context or {}),
+            "title": f"{self.model._meta.verbose_name_plural} "
+            f"of {tenant.name} ({tenant.public_id})",
+        }
+        use_tenant(tenant)
+        try:
+            response = super().changelist_view(request, context)
+            if isinstance(response, TemplateResponse):
+                response.render()  # while the tenant's schema is on
+            return response
+        finally:
+            use_public_schema()
+
+
+@admin.register(ProviderLogEntry)
+class ProviderLogEntryAdmin(TenantDataAdmin):
+    list_display = (
+        "created_at",
+        "message_id",
+        "provider",
+        "method",
+        "url",
+        "status_code",
+        "error",
+        "duration_ms",
+        "request_body",
+        "response_body",
+    )
+    list_filter = ("provider", "status_code")
+    search_fields = ("message_id",)
+
+
+@admin.register(ProviderCallback)
+class ProviderCallbackAdmin(TenantDataAdmin):
+    list_display = ("received_at", "provider", "kind", "state", "notes", "body", "processed_at")
+    list_filter = ("provider", "kind", "state")

@@ -14,6 +14,7 @@ from typing import Any
 @dataclass
 class Reply:
     status: int = 200
+    #: the JSON answer, or a function of the request that makes it
     body: Any = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
@@ -25,6 +26,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    #: the client's TCP port (which process is calling)
+    peer_port: int = 0
 
 
 class ScriptedServer:
@@ -40,13 +43,19 @@ class ScriptedServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                server.received.append(
-                    Received(self.command, self.path, dict(self.headers.items()), body)
+                received = Received(
+                    self.command,
+                    self.path,
+                    dict(self.headers.items()),
+                    body,
+                    peer_port=self.client_address[1],
                 )
+                server.received.append(received)
                 reply = server.replies.popleft() if server.replies else server.default
                 if reply.delay:
                     time.sleep(reply.delay)
-                payload = json.dumps(reply.body).encode()
+                answer = reply.body(received) if callable(reply.body) else reply.body
+                payload = json.dumps(answer).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

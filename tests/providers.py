@@ -12,6 +12,7 @@ from typing import Any
 from integrations.providers import http
 from integrations.providers.base import (
     CallbackBatch,
+    CallbackRequest,
     ConfigError,
     OutboundMessage,
     Provider,
@@ -42,13 +43,13 @@ class RelayProvider(Provider):
         )
         return SendResult(provider_message_id=str(response.json()["id"]))
 
-    def callback_urls(self, *, base_url: str, integration_id: str) -> dict[str, str]:
-        return {"status": f"{base_url}/callbacks/relay/{integration_id}"}
+    def callback_urls(
+        self, *, public_url: str, callback_root: str, integration_id: str
+    ) -> dict[str, str]:
+        return {"status": f"{callback_root}/status"}
 
-    def verify_signature(
-        self, config: Mapping[str, Any], *, url: str, headers: Mapping[str, str], body: bytes
-    ) -> bool:
-        return headers.get("X-Relay-Token") == config.get("token")
+    def verify_signature(self, config: Mapping[str, Any], request: CallbackRequest) -> bool:
+        return request.headers.get("X-Relay-Token") == config.get("token")
 
     def parse_callback(
         self, config: Mapping[str, Any], payload: Mapping[str, Any]

@@ -1,6 +1,13 @@
 """Writes on conversations and messages. Views, tasks and callbacks call these, nothing else."""
 
-from conversations.services.callbacks import receive_callback
+from conversations.services.callbacks import (
+    PROCESS_CALLBACK,
+    accept_callback,
+    apply_due_sandbox_reports,
+    process_callback,
+    receive_callback,
+    redispatch_pending_callbacks,
+)
 from conversations.services.conversations import close_conversation, close_idle_conversations
 from conversations.services.delivery import (
     APPLY_STATUS_REPORT,
@@ -19,7 +26,10 @@ __all__ = [
     "APPLY_STATUS_REPORT",
     "DELIVER_MESSAGE",
     "DELIVER_MESSAGES",
+    "PROCESS_CALLBACK",
     "MessageContent",
+    "accept_callback",
+    "apply_due_sandbox_reports",
     "apply_status_report",
     "change_message_status",
     "close_conversation",
@@ -27,8 +37,10 @@ __all__ = [
     "deliver_message",
     "dispatch_delivery",
     "mark_undispatched",
+    "process_callback",
     "receive_callback",
     "receive_message",
     "redispatch_overdue_messages",
+    "redispatch_pending_callbacks",
     "send_message",
 ]

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,15 +24,17 @@ from conversations.services.statuses import change_message_status
 from conversations.status import PENDING_DELIVERY
 from engium import outbox
 from engium.tenancy import current_schema
+from integrations import selectors as integration_selectors
 from integrations.models import Integration
+from integrations.providers import http
 from integrations.providers.base import (
     OutboundMessage,
     ProviderError,
-    ScheduledReport,
     SendResult,
     StatusReport,
 )
 from integrations.providers.registry import UnknownProvider, get_provider
+from integrations.services import record_provider_exchanges
 
 logger = logging.getLogger(__name__)
 
@@ -69,27 +71,37 @@ def deliver_message(message_id: str) -> Message | None:
         return _fail(
             message, ProviderError("attempts_exhausted", "Delivery was attempted too often.")
         )
+    exchanges: list[http.Exchange] = []
     try:
         if integration is None or not integration.is_active:
             raise ProviderError(
                 "integration_unavailable", "The message's integration was removed or disabled."
             )
         provider = get_provider(integration.provider)
-        result = provider.send(
-            integration.config,
-            OutboundMessage(
-                message_id=message.id,
-                channel=message.channel,
-                recipient=message.recipient,
-                text=message.text,
-                media_url=message.media_url or None,
-                media_type=message.media_type or None,
+        outbound = OutboundMessage(
+            message_id=message.id,
+            channel=message.channel,
+            recipient=message.recipient,
+            text=message.text,
+            media_url=message.media_url or None,
+            media_type=message.media_type or None,
+            template=message.template,
+            language=_tenant_language(),
+            # Our ID rides in the URL (which the provider signs), so that its reports find
+            # the message even if the outcome of this send is never recorded.
+            status_callback_url=(
+                f"{integration_selectors.callback_root(integration.pk)}/status"
+                f"?message_id={message.id}"
+                if "status" in provider.callback_kinds
+                else None
             ),
-            idempotency_key=message.id,
         )
+        with http.recording() as exchanges:
+            result = provider.send(integration.config, outbound, idempotency_key=message.id)
     except UnknownProvider:
         return _fail(message, ProviderError("provider_unknown", "The provider is not installed."))
     except ProviderError as error:
+        _log_exchanges(message, integration, exchanges)
         if error.transient and message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
             return _retry_later(message, error)
         return _fail(message, error)
@@ -101,7 +113,27 @@ def deliver_message(message_id: str) -> Message | None:
         if message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
             return _retry_later(message, internal)
         return _fail(message, internal)
+    _log_exchanges(message, integration, exchanges)
     return _record_sent(message, result)
+
+
+def _tenant_language() -> str:
+    tenant = getattr(connection, "tenant", None)
+    return str(getattr(tenant, "default_language", "") or "en")
+
+
+def _log_exchanges(
+    message: Message, integration: Integration | None, exchanges: list[http.Exchange]
+) -> None:
+    # Support's record of what the provider was told and answered; never stops a delivery.
+    if integration is None or not exchanges:
+        return
+    try:
+        record_provider_exchanges(
+            message_id=message.pk, integration=integration, exchanges=exchanges
+        )
+    except Exception:
+        logger.exception("could not write the provider log", extra={"message_id": message.pk})
 
 
 def _claim(message_id: str) -> tuple[Message, Integration | None] | None:
@@ -142,10 +174,6 @@ def _record_sent(message: Message, result: SendResult) -> Message | None:
             result.status and change_message_status(locked, result.status, also_save=sent_fields)
         ):
             locked.save(update_fields=sent_fields)
-        if result.scheduled_reports:
-            schema = current_schema()
-            reports = result.scheduled_reports
-            transaction.on_commit(lambda: _schedule_reports(schema, reports))
     return locked
 
 
@@ -188,23 +216,6 @@ def backoff_seconds(attempt: int) -> float:
     return capped * random.uniform(0.8, 1.2)
 
 
-def _schedule_reports(schema_name: str, reports: tuple[ScheduledReport, ...]) -> None:
-    # No sweep re-sends these: a simulated report lost with the broker leaves the message
-    # at `sent` (real providers retry their callbacks).
-    for scheduled in reports:
-        report = scheduled.report
-        outbox.publish(
-            APPLY_STATUS_REPORT,
-            schema=schema_name,
-            kwargs={
-                "status": report.status,
-                "message_id": report.message_id,
-                "provider_message_id": report.provider_message_id,
-            },
-            countdown=scheduled.delay_seconds,
-        )
-
-
 def apply_status_report(report: StatusReport) -> Message | None:
     """Apply a provider's status report (a callback, or the sandbox's simulation).
 
@@ -213,20 +224,34 @@ def apply_status_report(report: StatusReport) -> Message | None:
     """
     lookup = Q(pk=report.message_id) if report.message_id else Q()
     if report.provider_message_id:
-        lookup &= Q(provider_message_id=report.provider_message_id)
+        provider_id = Q(provider_message_id=report.provider_message_id)
+        # A report naming our ID may be about a send whose outcome was never recorded (the
+        # worker died after the provider accepted it): the provider's ID is learnt here.
+        lookup &= (provider_id | Q(provider_message_id="")) if report.message_id else provider_id
     if not lookup:
         return None
     with transaction.atomic():
         message = Message.objects.select_for_update().filter(lookup).first()
         if message is None:
             return None
-        change_message_status(
-            message,
-            report.status,
-            at=report.occurred_at,
-            error_code=report.error_code or "",
-            error_message=report.error_message or "",
-        )
+        also_save: list[str] = []
+        if report.provider_message_id and not message.provider_message_id:
+            message.provider_message_id = report.provider_message_id
+            # The provider has it: nothing is due any more (never sent twice).
+            message.next_attempt_at = None
+            also_save = ["provider_message_id", "next_attempt_at"]
+        if (
+            not change_message_status(
+                message,
+                report.status,
+                at=report.occurred_at,
+                error_code=report.error_code or "",
+                error_message=report.error_message or "",
+                also_save=also_save,
+            )
+            and also_save
+        ):
+            message.save(update_fields=also_save)
     return message
 
 

@@ -43,6 +43,7 @@ class MessageContent:
     media_url: str = ""
     media_type: str = ""
     template: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
 
 
 def send_message(
@@ -122,6 +123,7 @@ def receive_message(integration: Integration, inbound: InboundMessage) -> Messag
             text=inbound.text,
             media_url=inbound.media_url or "",
             media_type=inbound.media_type or "",
+            details=dict(inbound.details) if inbound.details is not None else None,
         ),
         provider_message_id=inbound.provider_message_id or "",
     )
@@ -158,6 +160,7 @@ MESSAGE_VALUES = {
     "media_url": "%(media_url)s",
     "media_type": "%(media_type)s",
     "template": "%(template)s::jsonb",
+    "details": "%(details)s::jsonb",
     "provider_message_id": "%(provider_message_id)s",
     "next_attempt_at": "%(next_attempt_at)s",
     "dispatched_at": "%(next_attempt_at)s",
@@ -271,6 +274,7 @@ def _record_message(
         media_url=content.media_url,
         media_type=content.media_type,
         template=content.template,
+        details=content.details,
         provider_message_id=provider_message_id,
         next_attempt_at=now if outbound else None,
         dispatched_at=now if outbound else None,
@@ -298,6 +302,7 @@ def _record_message(
                 "media_url": content.media_url,
                 "media_type": content.media_type,
                 "template": json.dumps(content.template) if content.template is not None else None,
+                "details": json.dumps(content.details) if content.details is not None else None,
                 "provider_message_id": provider_message_id,
                 "next_attempt_at": message.next_attempt_at,
                 "at": now,

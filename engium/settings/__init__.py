@@ -170,6 +170,7 @@ CELERY_TASK_ROUTES = {
     "conversations.deliver_message": {"queue": "delivery"},
     "conversations.deliver_messages": {"queue": "delivery"},
     "conversations.apply_status_report": {"queue": "delivery"},
+    "conversations.process_callback": {"queue": "delivery"},
     "webhooks.*": {"queue": "webhooks"},
     "agents.*": {"queue": "agents"},
 }
@@ -197,6 +198,10 @@ CELERY_BEAT_SCHEDULE = {
     "close-idle-conversations": {
         "task": "conversations.close_idle_conversations",
         "schedule": 60.0,
+    },
+    "purge-provider-log": {
+        "task": "conversations.purge_provider_log",
+        "schedule": 3600.0,
     },
     "refresh-status": {
         "task": "engium.refresh_status",
@@ -325,7 +330,11 @@ ENGIUM_DISPATCH_WINDOW_MS = env.float("ENGIUM_DISPATCH_WINDOW_MS", default=25.0)
 ENGIUM_PROVIDER_TIMEOUT_SECONDS = env.float("ENGIUM_PROVIDER_TIMEOUT_SECONDS", default=15.0)
 ENGIUM_PROVIDERS = {
     "sandbox": "integrations.providers.sandbox.SandboxProvider",
+    "twilio": "integrations.providers.twilio.TwilioProvider",
+    "whatsapp_cloud": "integrations.providers.whatsapp_cloud.WhatsAppCloudProvider",
 }
+# How long the per-message provider log (requests and answers, secrets redacted) is kept.
+ENGIUM_PROVIDER_LOG_DAYS = env.int("ENGIUM_PROVIDER_LOG_DAYS", default=30)
 # Per-process memo in front of Redis for tenants, keys and routing (0 turns it off).
 ENGIUM_LOCAL_CACHE_SECONDS = env.float("ENGIUM_LOCAL_CACHE_SECONDS", default=1.0)
 

@@ -22,6 +22,12 @@ class OutboundMessage:
     text: str
     media_url: str | None = None
     media_type: str | None = None
+    #: a template reference ``{"id", "language"?, "variables"?}`` (the send's shape)
+    template: Mapping[str, Any] | None = None
+    #: the tenant's language (``en``, ``pt_BR``, …): voice adapters speak in it
+    language: str = "en"
+    #: where the provider should post this message's status reports (absolute), if anywhere
+    status_callback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,14 +51,10 @@ class InboundMessage:
     provider_message_id: str | None = None
     media_url: str | None = None
     media_type: str | None = None
-
-
-@dataclass(frozen=True)
-class ScheduledReport:
-    """A report the provider will deliver later (used by the sandbox to simulate a network)."""
-
-    delay_seconds: float
-    report: StatusReport
+    #: what text alone does not carry, kept as the provider described it: a media reference
+    #: (``{"type": "image", "media_id", "mime_type"}``), a location, contacts, a button or
+    #: list reply, a reaction. None for plain text.
+    details: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,44 @@ class SendResult:
 
     provider_message_id: str
     status: str | None = "sent"
-    scheduled_reports: tuple[ScheduledReport, ...] = ()
 
 
 @dataclass(frozen=True)
 class CallbackBatch:
     statuses: list[StatusReport] = field(default_factory=list)
     inbound: list[InboundMessage] = field(default_factory=list)
+    #: parts of the callback the adapter does not know (stored with the callback, ignored)
+    ignored: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A provider's request to one of our callback URLs, as received (before verification)."""
+
+    method: str
+    #: the full URL the provider requested, as it signed it (scheme, host, path, query)
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    #: the decoded form fields (form-encoded bodies) or query parameters, each with its values
+    params: Mapping[str, list[str]]
+
+
+@dataclass(frozen=True)
+class CallbackAnswer:
+    """What we answer a provider's callback with."""
+
+    status: int = 200
+    content_type: str = "text/plain"
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """The result of testing an integration's credentials against the provider."""
+
+    ok: bool
+    detail: str = ""
 
 
 class ProviderError(Exception):
@@ -124,21 +157,43 @@ class Provider(abc.ABC):
         providers that deduplicate on it. Raises `ProviderError`.
         """
 
-    @abc.abstractmethod
-    def callback_urls(self, *, base_url: str, integration_id: str) -> dict[str, str]:
-        """The URLs to paste into the provider's console, by purpose."""
+    #: the kinds of callback the provider posts, each to its own URL
+    #: (``{ENGIUM_PUBLIC_URL}/callbacks/{tenant ID}/{integration ID}/{kind}``)
+    callback_kinds: ClassVar[frozenset[str]] = frozenset()
 
     @abc.abstractmethod
-    def verify_signature(
-        self, config: Mapping[str, Any], *, url: str, headers: Mapping[str, str], body: bytes
-    ) -> bool:
-        """Whether a callback really comes from the provider."""
+    def callback_urls(
+        self, *, public_url: str, callback_root: str, integration_id: str
+    ) -> dict[str, str]:
+        """The URLs to paste into the provider's console, by purpose (absolute).
+
+        ``callback_root`` is the integration's callback root (no trailing slash): a kind's
+        URL is ``{callback_root}/{kind}``. ``public_url`` is ``ENGIUM_PUBLIC_URL``.
+        """
+
+    @abc.abstractmethod
+    def verify_signature(self, config: Mapping[str, Any], request: CallbackRequest) -> bool:
+        """Whether a callback really comes from the provider (constant-time comparisons)."""
 
     @abc.abstractmethod
     def parse_callback(
         self, config: Mapping[str, Any], payload: Mapping[str, Any]
     ) -> CallbackBatch:
         """Turn a verified callback's payload into status reports and inbound messages."""
+
+    def answer_callback(self, kind: str) -> CallbackAnswer:
+        """The answer to a verified callback (stored, processed later)."""
+        return CallbackAnswer()
+
+    def answer_verification(
+        self, config: Mapping[str, Any], params: Mapping[str, list[str]]
+    ) -> CallbackAnswer | None:
+        """The answer to a ``GET`` on a callback URL (a subscription check); None: refused."""
+        return None
+
+    def test_connection(self, config: Mapping[str, Any]) -> ConnectionCheck:
+        """Check the credentials against the provider with a harmless read."""
+        return ConnectionCheck(ok=True, detail="Nothing to check.")
 
     def public_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The config as shown in API answers: secrets left out."""

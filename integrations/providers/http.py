@@ -1,13 +1,21 @@
 """HTTP calls to providers, with their failures sorted into transient and permanent.
 
 Timeouts, connection errors, 5xx and 429 are transient (retried with backoff, honouring
-``Retry-After``); any other 4xx is permanent and carries the provider's own error code
-when the body names one.
+``Retry-After``), and so are the provider error codes an adapter names as throttling
+(``transient_codes``: Meta answers some with HTTP 400); any other 4xx is permanent and
+carries the provider's own error code when the body names one.
+
+Inside `recording()`, every call is also noted (method, URL, bodies, status, duration;
+never the headers, which carry credentials) for the per-message provider log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import contextvars
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -18,6 +26,42 @@ from integrations.providers.base import PermanentProviderError, TransientProvide
 ErrorCodeReader = Callable[[httpx.Response], tuple[str, str] | None]
 
 _client: httpx.Client | None = None
+
+#: how much of a request or response body the provider log keeps
+LOGGED_BODY_CHARS = 8192
+
+
+@dataclass
+class Exchange:
+    """One call to a provider, as the provider log keeps it (no headers)."""
+
+    method: str
+    url: str
+    request_body: str
+    status_code: int | None = None
+    response_body: str = ""
+    error: str = ""
+    duration_ms: int = 0
+
+
+_recording: contextvars.ContextVar[list[Exchange] | None] = contextvars.ContextVar(
+    "provider_http_recording", default=None
+)
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[Exchange]]:
+    """Collect the calls made inside the block (for the per-message provider log)."""
+    exchanges: list[Exchange] = []
+    token = _recording.set(exchanges)
+    try:
+        yield exchanges
+    finally:
+        _recording.reset(token)
+
+
+def _body_text(content: bytes) -> str:
+    return content[:LOGGED_BODY_CHARS].decode("utf-8", errors="replace")
 
 
 def client() -> httpx.Client:
@@ -46,20 +90,38 @@ def request(
     *,
     provider: str,
     read_error: ErrorCodeReader | None = None,
+    transient_codes: Collection[str] = (),
     **kwargs: Any,
 ) -> httpx.Response:
     """Make the call; return a 2xx answer or raise the matching `ProviderError`."""
+    kwargs.setdefault("timeout", settings.ENGIUM_PROVIDER_TIMEOUT_SECONDS)
+    built = client().build_request(
+        method,
+        url,
+        **{k: v for k, v in kwargs.items() if k not in {"auth", "timeout"}},
+        timeout=kwargs["timeout"],
+    )
+    exchange = Exchange(method=method, url=url, request_body=_body_text(built.content))
+    exchanges = _recording.get()
+    if exchanges is not None:
+        exchanges.append(exchange)
+    started = time.monotonic()
     try:
-        kwargs.setdefault("timeout", settings.ENGIUM_PROVIDER_TIMEOUT_SECONDS)
-        response = client().request(method, url, **kwargs)
+        response = client().send(built, auth=kwargs.get("auth"))
     except httpx.TimeoutException as exc:
+        exchange.error = "timeout"
         raise TransientProviderError(
             f"{provider}_timeout", f"{provider} did not answer in time."
         ) from exc
     except httpx.HTTPError as exc:
+        exchange.error = type(exc).__name__
         raise TransientProviderError(
             f"{provider}_unreachable", f"{provider} could not be reached: {type(exc).__name__}."
         ) from exc
+    finally:
+        exchange.duration_ms = round((time.monotonic() - started) * 1000)
+    exchange.status_code = response.status_code
+    exchange.response_body = _body_text(response.content)
     if response.is_success:
         return response
     named = read_error(response) if read_error else None
@@ -67,7 +129,7 @@ def request(
         f"{provider}_http_{response.status_code}",
         f"{provider} answered HTTP {response.status_code}.",
     )
-    if response.status_code == 429 or response.status_code >= 500:
+    if response.status_code == 429 or response.status_code >= 500 or code in transient_codes:
         raise TransientProviderError(code, message, retry_after=retry_after_seconds(response))
     raise PermanentProviderError(code, message)
 

@@ -1,7 +1,9 @@
 """The built-in sandbox provider: no network, a simulated carrier on a timetable.
 
 * every channel; ``sent`` → ``delivered`` → ``read`` (read only on WhatsApp), each after
-  the seconds of the config's ``timetable`` (default 0, 1 and 2 s after the send);
+  the seconds of the config's ``timetable`` (default 0, 1 and 2 s after the send). The
+  later steps are rows of `SandboxReport` (the simulated network's own state, the one
+  model an adapter writes), applied by the beat sweep once due: a broker outage loses none;
 * recipients ending in ``0001`` are refused (the message fails), ``0002`` are delivered
   but never read;
 * inbound messages are simulated by ``POST /api/v1/integrations/{id}/sandbox/inbound``
@@ -12,18 +14,21 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
+from django.utils import timezone
+
+from integrations.models import SandboxReport
 from integrations.providers.base import (
     CallbackBatch,
+    CallbackRequest,
     ConfigError,
     InboundMessage,
     OutboundMessage,
     PermanentProviderError,
     Provider,
-    ScheduledReport,
     SendResult,
-    StatusReport,
 )
 
 DEFAULT_TIMETABLE = {"sent": 0.0, "delivered": 1.0, "read": 2.0}
@@ -78,30 +83,28 @@ class SandboxProvider(Provider):
             steps.append("read")
         # `sent` at once is confirmed in the answer; later steps arrive as reports.
         confirmed = "sent" if timetable["sent"] == 0 else None
-        reports = tuple(
-            ScheduledReport(
-                delay_seconds=max(timetable[step], timetable["sent"]),
-                report=StatusReport(
-                    status=step, provider_message_id=provider_id, message_id=message.message_id
-                ),
+        now = timezone.now()
+        SandboxReport.objects.bulk_create(
+            SandboxReport(
+                provider_message_id=provider_id,
+                status=step,
+                due_at=now + timedelta(seconds=max(timetable[step], timetable["sent"])),
             )
             for step in steps
             if not (step == "sent" and confirmed)
         )
-        return SendResult(
-            provider_message_id=provider_id, status=confirmed, scheduled_reports=reports
-        )
+        return SendResult(provider_message_id=provider_id, status=confirmed)
 
-    def callback_urls(self, *, base_url: str, integration_id: str) -> dict[str, str]:
-        return {
-            "inbound_simulator": f"{base_url}/api/v1/integrations/{integration_id}/sandbox/inbound"
-        }
+    def callback_urls(
+        self, *, public_url: str, callback_root: str, integration_id: str
+    ) -> dict[str, str]:
+        simulator = f"{public_url}/api/v1/integrations/{integration_id}/sandbox/inbound"
+        return {"inbound_simulator": simulator}
 
-    def verify_signature(
-        self, config: Mapping[str, Any], *, url: str, headers: Mapping[str, str], body: bytes
-    ) -> bool:
-        # Sandbox callbacks come through the authenticated API, never from outside.
-        return True
+    def verify_signature(self, config: Mapping[str, Any], request: CallbackRequest) -> bool:
+        # The sandbox posts no callbacks from outside: its inbound simulator is part of the
+        # authenticated API, so nothing arriving at a callback URL is its.
+        return False
 
     def parse_callback(
         self, config: Mapping[str, Any], payload: Mapping[str, Any]

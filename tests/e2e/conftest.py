@@ -108,6 +108,9 @@ class Stack:
                 "ENGIUM_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
                 "ENGIUM_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
                 "ENGIUM_OUTBOX_SWEEP_SECONDS": "1",
+                # A worker killed mid-send is taken over within seconds, not minutes.
+                "ENGIUM_DELIVERY_LEASE_SECONDS": "5",
+                "ENGIUM_REDISPATCH_AFTER_SECONDS": "3",
                 "DATABASE_CONN_MAX_AGE": "0",
                 "PYTHONPATH": str(BASE_DIR),
                 "LOG_LEVEL": "WARNING",

@@ -36,6 +36,7 @@ OPERATION_IDS = {
     "integrations_update",
     "integrations_destroy",
     "integrations_sandbox_inbound",
+    "integrations_test",
     "api_keys_list",
     "api_keys_create",
     "api_keys_retrieve",
@@ -264,6 +265,8 @@ def test_answers_have_exactly_the_documented_keys(
         "integrations_sandbox_inbound",
         201,
     )
+    tested = check.answer(api.post(f"{path}/test", tenant=tenant_a), "integrations_test", 200)
+    assert tested["verification"] == "verified" and tested["verified_at"]
     assert inbound["direction"] == "inbound"
     deleted = api.delete(path, tenant=tenant_a)
     assert deleted.status_code == 204 and not deleted.content
@@ -378,6 +381,11 @@ def test_error_answers_have_exactly_the_documented_keys(
             ),
             "integrations_sandbox_inbound",
             400,
+        ),
+        (
+            api.post("integrations/intg_00000000000000000000000000/test", tenant=tenant_a),
+            "integrations_test",
+            404,
         ),
     ]:
         error_of(response)

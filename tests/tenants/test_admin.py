@@ -105,3 +105,39 @@ def test_staff_revoke_a_key_through_the_service(staff: Client, tenant_a: TenantF
     assert key.revoked_at is not None
     refused = Client().get("/api/v1/messages", **tenant_a.headers())
     assert refused.status_code == 401
+
+
+def test_support_reads_a_tenants_provider_log_in_admin(
+    staff: Client, tenant_a: TenantFixture
+) -> None:
+    from integrations.models import ProviderLogEntry
+
+    with tenant_a.schema():
+        ProviderLogEntry.objects.create(
+            message_id="msg_0000000000000000000000abcd",
+            provider="twilio",
+            method="POST",
+            url="https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json",
+            request_body="To=%2B15550102999&Body=Hi",
+            status_code=201,
+            response_body='{"sid": "SM1"}',
+        )
+    connection.set_schema_to_public()
+
+    # without a chosen tenant: sent to choose one
+    first = staff.get("/admin/integrations/providerlogentry/")
+    assert first.status_code == 302 and first["Location"].endswith("/admin/tenants/tenant/")
+
+    # when: support picks the tenant with the action
+    chosen = staff.post(
+        "/admin/tenants/tenant/",
+        {"action": "read_provider_log", "_selected_action": [tenant_a.tenant.pk]},
+    )
+    assert chosen.status_code == 302
+
+    # then: its log is listed, read-only
+    page = staff.get("/admin/integrations/providerlogentry/", {"q": "abcd"})
+    assert page.status_code == 200
+    assert b"msg_0000000000000000000000abcd" in page.content
+    assert staff.get("/admin/integrations/providercallback/").status_code == 200
+    assert connection.schema_name == "public"

@@ -1,0 +1,338 @@
+"""WhatsApp Cloud API (Meta's Graph API): text, media and template messages; webhooks.
+
+* Sends go to ``POST {base_url}/{api_version}/{phone_number_id}/messages`` as JSON with a
+  Bearer token (the system user's access token).
+* The webhook's ``GET`` verification echoes ``hub.challenge`` when ``hub.verify_token``
+  equals the config's ``verify_token`` (a constant-time comparison); events are ``POST``s
+  signed with ``X-Hub-Signature-256``: ``sha256=`` and the hex HMAC-SHA256 of the raw body,
+  keyed with the app secret.
+* One event may batch several entries and changes, each with statuses and messages: every
+  one of them is applied.
+* The Cloud API takes no idempotency key: a retried send is kept from repeating by the
+  delivery service's claim (the message is sent once Graph answered with its ``wamid``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from integrations.providers import http
+from integrations.providers.base import (
+    CallbackAnswer,
+    CallbackBatch,
+    CallbackRequest,
+    ConfigError,
+    ConnectionCheck,
+    InboundMessage,
+    OutboundMessage,
+    Provider,
+    ProviderError,
+    SendResult,
+    StatusReport,
+)
+
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v21.0"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+#: Meta's throttling and temporary-failure codes: retried even when answered with HTTP 400.
+#: 4 (app rate limit), 80007 (WABA rate limit), 130429 (throughput), 131048 (spam rate
+#: limit), 131056 (pair rate limit), 133016 (registration rate limit).
+TRANSIENT_CODES = frozenset({"4", "80007", "130429", "131048", "131056", "133016"})
+MEDIA_TYPES = ("image", "audio", "video", "document")
+INBOUND_MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+STATUS_MAP = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "failed"}
+#: the tenant's language → Meta's template language code
+TEMPLATE_LANGUAGES = {
+    "en": "en",
+    "es": "es",
+    "pt_BR": "pt_BR",
+    "fr": "fr",
+    "de": "de",
+    "it": "it",
+    "ar": "ar",
+    "hi": "hi",
+    "id": "id",
+}
+CONFIG_KEYS = {
+    "phone_number_id",
+    "access_token",
+    "app_secret",
+    "verify_token",
+    "api_version",
+    "base_url",
+}
+
+
+def hub_signature(app_secret: str, body: bytes) -> str:
+    """``X-Hub-Signature-256`` of a webhook body."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _read_error(response: httpx.Response) -> tuple[str, str] | None:
+    """Graph's ``{"error": {"code", "message", "error_data": {"details"}}}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, Mapping) else None
+    if not isinstance(error, Mapping) or "code" not in error:
+        return None
+    details = error.get("error_data", {})
+    detail = details.get("details") if isinstance(details, Mapping) else None
+    message = str(error.get("message", ""))
+    return str(error["code"]), f"{message} ({detail})" if detail else message
+
+
+def _occurred(timestamp: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(timestamp), tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _template(template: Mapping[str, Any], language: str) -> dict[str, Any]:
+    variables: Mapping[str, str] = template.get("variables") or {}
+    body: dict[str, Any] = {
+        "name": template["id"],
+        "language": {"code": TEMPLATE_LANGUAGES.get(template.get("language") or language, "en")},
+    }
+    if variables:
+        if all(key.isdigit() for key in variables):  # positional: {{1}}, {{2}}, …
+            parameters = [
+                {"type": "text", "text": variables[key]} for key in sorted(variables, key=int)
+            ]
+        else:  # named parameters
+            parameters = [
+                {"type": "text", "parameter_name": key, "text": value}
+                for key, value in sorted(variables.items())
+            ]
+        body["components"] = [{"type": "body", "parameters": parameters}]
+    return body
+
+
+class WhatsAppCloudProvider(Provider):
+    slug = "whatsapp_cloud"
+    channels = frozenset({"whatsapp"})
+    secret_fields = frozenset({"access_token", "app_secret", "verify_token"})
+    callback_kinds = frozenset({"events"})
+
+    def validate_config(self, channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(config) - CONFIG_KEYS
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ConfigError(f"Unknown whatsapp_cloud config key: {name}.", field=f"config.{name}")
+        clean: dict[str, Any] = {}
+        for key in CONFIG_KEYS:
+            value = config.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{key} must be a string.", field=f"config.{key}")
+            if value:
+                clean[key] = value.strip()
+        if not re.match(r"^\d{5,20}$", clean.get("phone_number_id", "")):
+            raise ConfigError(
+                "phone_number_id is required (digits).", field="config.phone_number_id"
+            )
+        for key in ("access_token", "app_secret", "verify_token"):
+            if not clean.get(key):
+                raise ConfigError(f"{key} is required.", field=f"config.{key}")
+        version = clean.setdefault("api_version", DEFAULT_API_VERSION)
+        if not re.match(r"^v\d+\.\d+$", version):
+            raise ConfigError("api_version looks like v21.0.", field="config.api_version")
+        base_url = clean.get("base_url", DEFAULT_BASE_URL)
+        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", base_url):
+            raise ConfigError("base_url must be an http(s) URL.", field="config.base_url")
+        clean["base_url"] = base_url.rstrip("/")
+        return clean
+
+    def _phone_url(self, config: Mapping[str, Any]) -> str:
+        base = config.get("base_url", DEFAULT_BASE_URL)
+        version = config.get("api_version", DEFAULT_API_VERSION)
+        return f"{base}/{version}/{config['phone_number_id']}"
+
+    def _headers(self, config: Mapping[str, Any]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {config['access_token']}"}
+
+    def send(
+        self, config: Mapping[str, Any], message: OutboundMessage, *, idempotency_key: str
+    ) -> SendResult:
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.recipient,
+            # Echoed in this message's status webhooks: they find it by our ID even if the
+            # outcome of this send is never recorded (a worker killed after Graph answered).
+            "biz_opaque_callback_data": message.message_id,
+        }
+        if message.template is not None:
+            body.update(type="template", template=_template(message.template, message.language))
+        elif message.media_url and message.media_type in MEDIA_TYPES:
+            media: dict[str, Any] = {"link": message.media_url}
+            if message.text and message.media_type != "audio":  # audio takes no caption
+                media["caption"] = message.text
+            body.update({"type": message.media_type, message.media_type: media})
+        else:
+            body.update(type="text", text={"preview_url": False, "body": message.text})
+        response = http.request(
+            "POST",
+            f"{self._phone_url(config)}/messages",
+            provider="whatsapp_cloud",
+            read_error=_read_error,
+            transient_codes=TRANSIENT_CODES,
+            json=body,
+            headers=self._headers(config),
+        )
+        try:
+            wamid = str(response.json()["messages"][0]["id"])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ProviderError(
+                "whatsapp_cloud_bad_answer", "Graph's answer named no message ID."
+            ) from exc
+        return SendResult(provider_message_id=wamid, status="sent")
+
+    def callback_urls(
+        self, *, public_url: str, callback_root: str, integration_id: str
+    ) -> dict[str, str]:
+        return {"events": f"{callback_root}/events"}
+
+    def verify_signature(self, config: Mapping[str, Any], request: CallbackRequest) -> bool:
+        if request.method == "GET":  # the subscription check: its token is its proof
+            return self.answer_verification(config, request.params) is not None
+        given = next(
+            (v for k, v in request.headers.items() if k.lower() == SIGNATURE_HEADER.lower()), ""
+        )
+        secret = config.get("app_secret")
+        if not given or not secret:
+            return False
+        return hmac.compare_digest(hub_signature(secret, request.body).encode(), given.encode())
+
+    def answer_verification(
+        self, config: Mapping[str, Any], params: Mapping[str, list[str]]
+    ) -> CallbackAnswer | None:
+        def first(name: str) -> str:
+            values = params.get(name) or [""]
+            return values[0]
+
+        token = config.get("verify_token", "")
+        if first("hub.mode") != "subscribe" or not token:
+            return None
+        if not hmac.compare_digest(first("hub.verify_token").encode(), token.encode()):
+            return None
+        return CallbackAnswer(content_type="text/plain", body=first("hub.challenge"))
+
+    def parse_callback(
+        self, config: Mapping[str, Any], payload: Mapping[str, Any]
+    ) -> CallbackBatch:
+        batch = CallbackBatch()
+        if payload.get("object") != "whatsapp_business_account":
+            batch.ignored.append(f"object {payload.get('object')!r}")
+            return batch
+        for entry in payload.get("entry") or []:
+            for change in entry.get("changes") or []:
+                value = change.get("value") or {}
+                if change.get("field") != "messages":
+                    batch.ignored.append(f"field {change.get('field')!r}")
+                    continue
+                for status in value.get("statuses") or []:
+                    self._status(status, batch)
+                for message in value.get("messages") or []:
+                    self._inbound(message, batch)
+        return batch
+
+    def _status(self, status: Mapping[str, Any], batch: CallbackBatch) -> None:
+        ours = STATUS_MAP.get(str(status.get("status")))
+        if ours is None or not status.get("id"):
+            batch.ignored.append(f"status {status.get('status')!r}")
+            return
+        code = title = None
+        errors = status.get("errors") or []
+        if errors:
+            code = str(errors[0].get("code", ""))
+            title = str(errors[0].get("title") or errors[0].get("message") or "")
+        ours_id = str(status.get("biz_opaque_callback_data") or "")
+        batch.statuses.append(
+            StatusReport(
+                status=ours,
+                provider_message_id=str(status["id"]),
+                message_id=ours_id if ours_id.startswith("msg_") else None,
+                error_code=code,
+                error_message=title,
+                occurred_at=_occurred(status.get("timestamp")),
+            )
+        )
+
+    def _inbound(self, message: Mapping[str, Any], batch: CallbackBatch) -> None:
+        kind = str(message.get("type", ""))
+        sender = str(message.get("from", ""))
+        if not sender:
+            batch.ignored.append("a message without a sender")
+            return
+        text = ""
+        media_type = None
+        details: dict[str, Any] = {"type": kind}
+        content = message.get(kind) or {}
+        if kind == "text":
+            text = str(content.get("body", ""))
+        elif kind in INBOUND_MEDIA_TYPES:
+            # Kept as a reference: fetching the media needs the access token (Graph's media
+            # endpoint), so it stays at Meta until someone asks for it.
+            text = str(content.get("caption", ""))
+            media_type = "image" if kind == "sticker" else kind
+            details["media"] = {
+                key: content[key]
+                for key in ("id", "mime_type", "sha256", "filename", "animated")
+                if key in content
+            }
+        elif kind == "location":
+            details["location"] = dict(content)
+            text = str(content.get("name") or content.get("address") or "")
+        elif kind == "contacts":
+            details["contacts"] = list(message.get("contacts") or [])
+        elif kind == "interactive":
+            reply_type = str(content.get("type", ""))
+            reply = content.get(reply_type) or {}
+            details["interactive"] = {"type": reply_type, **reply}
+            text = str(reply.get("title", ""))
+        elif kind == "button":
+            details["button"] = dict(content)
+            text = str(content.get("text", ""))
+        elif kind == "reaction":
+            details["reaction"] = dict(content)
+            text = str(content.get("emoji", ""))
+        else:  # unsupported, system, order, …: stored as received, without text
+            details["raw"] = dict(message)
+        if message.get("context"):
+            details["context"] = dict(message["context"])
+        batch.inbound.append(
+            InboundMessage(
+                sender=sender if sender.startswith("+") else f"+{sender}",
+                text=text,
+                provider_message_id=str(message.get("id") or "") or None,
+                media_type=media_type,
+                details=None if details == {"type": "text"} else details,
+            )
+        )
+
+    def test_connection(self, config: Mapping[str, Any]) -> ConnectionCheck:
+        try:
+            response = http.request(
+                "GET",
+                self._phone_url(config),
+                provider="whatsapp_cloud",
+                read_error=_read_error,
+                params={"fields": "display_phone_number,verified_name"},
+                headers=self._headers(config),
+            )
+        except ProviderError as error:
+            return ConnectionCheck(ok=False, detail=f"{error.code}: {error.message}")
+        try:
+            number = str(response.json().get("display_phone_number", ""))
+        except ValueError:
+            number = ""
+        return ConnectionCheck(ok=True, detail=f"Graph knows the number {number}".strip() + ".")
