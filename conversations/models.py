@@ -152,3 +152,21 @@ class MessageStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} → {self.status}"
+
+
+class IdempotencyKey(models.Model):
+    """A send made with an ``Idempotency-Key``, kept 24 h (docs/api.md#idempotency).
+
+    The row is claimed in the send's transaction and holds the answer once it is made: a
+    request with the same key waits for that transaction, then answers the stored answer
+    (same body) or, for a different body, ``409 idempotency_conflict``.
+    """
+
+    key = models.CharField(primary_key=True, max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical body.")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.key

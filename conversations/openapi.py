@@ -179,3 +179,24 @@ RATE_LIMIT_HEADERS = [
         description="Whole seconds until a send will be accepted.",
     ),
 ]
+
+IDEMPOTENCY_HEADERS = [
+    OpenApiParameter(
+        "Idempotency-Key",
+        str,
+        OpenApiParameter.HEADER,
+        required=False,
+        description=(
+            "Makes the send safe to repeat: for 24 h the same key with the same body answers "
+            "the first answer again and creates nothing; with another body, 409 "
+            "`idempotency_conflict`. At most 255 printable ASCII characters."
+        ),
+    ),
+    OpenApiParameter(
+        "Idempotent-Replayed",
+        str,
+        OpenApiParameter.HEADER,
+        response=[201],
+        description="`true` when the answer is the stored answer of an earlier request.",
+    ),
+]

@@ -12,6 +12,7 @@ from celery import shared_task
 from django_tenants.utils import tenant_context
 
 from conversations import services
+from conversations.services import idempotency
 from engium.tenancy import current_schema
 from integrations.providers.base import StatusReport
 from integrations.services import purge_provider_log as purge_tenant_provider_log
@@ -99,4 +100,17 @@ def purge_provider_log() -> int:
                 total += purge_tenant_provider_log()
         except Exception:
             logger.exception("purging the provider log failed", extra={"tenant": tenant.public_id})
+    return total
+
+
+@shared_task(name="conversations.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Forget Idempotency-Keys older than 24 h, in every tenant."""
+    total = 0
+    for tenant in Tenant.objects.exclude(schema_name="public"):
+        try:
+            with tenant_context(tenant):
+                total += idempotency.purge_idempotency_keys()
+        except Exception:
+            logger.exception("purging idempotency keys failed", extra={"tenant": tenant.public_id})
     return total

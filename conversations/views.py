@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations import selectors, services
-from conversations.models import Message
 from conversations.openapi import (
     CONVERSATION_ID,
+    IDEMPOTENCY_HEADERS,
     MESSAGE_ID,
     RATE_LIMIT_HEADERS,
     SEND_EXAMPLES,
@@ -33,6 +33,7 @@ from conversations.serializers import (
     render_message,
     render_send_result,
 )
+from conversations.services import idempotency
 from engium.api.openapi import AUTH_ERRORS, BODY_ERRORS, MALFORMED_BODY, error_responses
 from engium.api.pagination import paginate
 from engium.api.views import EngiumAPIView
@@ -47,6 +48,13 @@ SEND_LIMITER = MovingWindowLimiter(f"{settings.CACHES['default']['KEY_PREFIX']}:
 _LIST_400 = "A filter is not valid (`validation_error`, `invalid_recipient`)."
 
 
+def _answer(answer: idempotency.Answer, *, headers: dict[str, str] | None = None) -> Response:
+    headers = dict(headers or {})
+    if answer.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(answer.body, status=answer.status, headers=headers)
+
+
 class SendMessageView(EngiumAPIView):
     @extend_schema(
         operation_id="conversations_send",
@@ -58,13 +66,14 @@ class SendMessageView(EngiumAPIView):
         ),
         request=SendMessageSerializer,
         examples=SEND_EXAMPLES,
-        parameters=RATE_LIMIT_HEADERS,
+        parameters=[*IDEMPOTENCY_HEADERS, *RATE_LIMIT_HEADERS],
         responses={
             201: OpenApiResponse(
                 SendResultSerializer, description="The conversation, with the queued message."
             ),
             **error_responses(
                 *BODY_ERRORS,
+                409,
                 429,
                 e400=(
                     f"The request is not valid: a field (`validation_error`), {MALFORMED_BODY}, "
@@ -77,6 +86,15 @@ class SendMessageView(EngiumAPIView):
     )
     def post(self, request: Request) -> Response:
         tenant = request.tenant  # type: ignore[attr-defined]
+        key = request.headers.get("Idempotency-Key")
+        request_hash = ""
+        if key is not None:
+            key = idempotency.check_key(key)
+            request_hash = idempotency.fingerprint(request.data)
+            # A replay answers even at the limit, and does not count against it.
+            stored = idempotency.find_answer(key, request_hash)
+            if stored is not None:
+                return _answer(stored)
         permit = SEND_LIMITER.take(tenant.public_id, limit=tenant.effective_rate_limit)
         if not permit.accepted:
             raise RateLimited(
@@ -85,21 +103,25 @@ class SendMessageView(EngiumAPIView):
                 headers={**permit.headers(), "Retry-After": str(permit.reset_seconds)},
             )
         try:
-            message = self._send()
+            if key is None:
+                answer = self._send()
+            else:
+                answer = idempotency.answer_once(key, request_hash, self._send)
         except Exception as error:
             # Nothing was created: the request gives its place in the window back.
             SEND_LIMITER.give_back(permit)
             if isinstance(error, EngiumError):
                 error.headers.update(permit.headers())
             raise
-        return Response(
-            render_send_result(message), status=status.HTTP_201_CREATED, headers=permit.headers()
-        )
+        if answer.replayed:  # another request with this key sent it meanwhile
+            SEND_LIMITER.give_back(permit)
+            return _answer(answer)
+        return _answer(answer, headers=permit.headers())
 
-    def _send(self) -> Message:
+    def _send(self) -> idempotency.Answer:
         data = self.parse_body(SendMessageSerializer)
         content = data["message"]
-        return services.send_message(
+        message = services.send_message(
             recipient=data["recipient"],
             channel=data["channel"],
             content=services.MessageContent(
@@ -110,6 +132,7 @@ class SendMessageView(EngiumAPIView):
             ),
             agent_role_id=str(data["agent_role_id"]) if data.get("agent_role_id") else None,
         )
+        return idempotency.Answer(status=status.HTTP_201_CREATED, body=render_send_result(message))
 
 
 class ConversationListView(EngiumAPIView):

@@ -83,6 +83,10 @@ ERROR_DESCRIPTIONS = {
     ),
     403: "The tenant is suspended (`tenant_suspended`).",
     404: "No such resource in this tenant (`not_found`).",
+    409: (
+        "The Idempotency-Key was used with another body, or its first request is still "
+        "being processed (`idempotency_conflict`)."
+    ),
     413: "The request body is larger than 1 MiB (`payload_too_large`).",
     415: "The request body is not `application/json` (`unsupported_media_type`).",
     429: (

@@ -203,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.purge_provider_log",
         "schedule": 3600.0,
     },
+    "purge-idempotency-keys": {
+        "task": "conversations.purge_idempotency_keys",
+        "schedule": 3600.0,
+    },
     "refresh-status": {
         "task": "engium.refresh_status",
         "schedule": ENGIUM_STATUS_REFRESH_SECONDS,
