@@ -1,0 +1,362 @@
+"""Delivering events to endpoints: claim due deliveries, POST them concurrently, record.
+
+A delivery row is its own outbox entry, as a message is: ``next_attempt_at`` says when an
+attempt is due (retries are scheduled there, never as broker countdowns), ``dispatched_at``
+when a task for it was last published, and ``claimed_until`` the lease of the worker
+sending it. `dispatch_due_deliveries` (beat, every second) publishes what is due and has no
+live task, so a restart of the broker or of workers loses nothing. Duplicate tasks are
+harmless: a delivery is claimed with ``FOR UPDATE SKIP LOCKED`` before it is sent.
+
+Fairness: each task sends one tenant's batch, and the HTTP requests of a batch run
+concurrently, each recorded as soon as it completes, so a slow endpoint delays neither its
+batch neighbours nor other tenants; at most ``ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY``
+deliveries per endpoint are in flight across all workers. Order: a delivery waits while an
+earlier one for the same endpoint and subject (message or conversation) is in flight or
+not yet tried, so a healthy endpoint gets one message's events in the order they happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from engium import outbox
+from engium.tenancy import current_schema
+from engium.timestamps import iso_time
+from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
+from webhooks.network import AttemptResult, post
+from webhooks.services.events import SEND_DELIVERIES, mark_undispatched
+from webhooks.services.secrets import secrets_in_use
+from webhooks.signing import signature_header
+
+logger = logging.getLogger(__name__)
+
+#: Deliveries per task: the outbox's batch, and the sweep's chunks.
+BATCH = outbox.MAX_BATCH
+#: How long a delivery waits when its endpoint already has its fill of requests in flight.
+BUSY_ENDPOINT_DELAY = timedelta(seconds=1)
+#: Rounds per task: a delivery held back behind an earlier one of its subject may go in the
+#: next round once that one completed.
+ROUNDS = 3
+
+
+@dataclass
+class Claimed:
+    delivery: Delivery
+    endpoint: Endpoint
+    event: Event
+    body: bytes
+
+
+def event_body(event: Event) -> bytes:
+    """The request body: ``{"type", "timestamp", "data"}``, the same on every attempt."""
+    return json.dumps(
+        {"type": event.type, "timestamp": iso_time(event.created_at), "data": event.data},
+        separators=(",", ":"),
+    ).encode()
+
+
+def send_deliveries(delivery_ids: list[str]) -> int:
+    """Send those of ``delivery_ids`` that are due and free; returns how many were attempted.
+
+    Each attempt is logged and its outcome recorded (success, retry or failure) as soon as
+    its answer is in. Deliveries still held back after the last round are left to the sweep.
+    """
+    ids = [int(i) for i in delivery_ids]
+    attempted = 0
+    for _ in range(ROUNDS):
+        claimed, held_back = _claim(ids)
+        for item, result in _send_all(claimed):
+            _record(item, result)
+        attempted += len(claimed)
+        if not held_back:
+            return attempted
+        ids = held_back
+    Delivery.objects.filter(pk__in=ids, claimed_until=None).update(dispatched_at=None)
+    return attempted
+
+
+def _claim(ids: list[int]) -> tuple[list[Claimed], list[int]]:
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.ENGIUM_WEBHOOK_LEASE_SECONDS)
+    earlier = (
+        Delivery.objects.filter(
+            endpoint_id=OuterRef("endpoint_id"),
+            subject_id=OuterRef("subject_id"),
+            id__lt=OuterRef("id"),
+            status=DeliveryStatus.PENDING,
+        )
+        .exclude(subject_id="")
+        .filter(Q(attempts=0) | Q(claimed_until__gt=now))
+    )
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                pk__in=ids,
+                status=DeliveryStatus.PENDING,
+                next_attempt_at__lte=now,
+                endpoint__enabled=True,
+            )
+            .annotate(held_back=Exists(earlier))
+            .order_by("id")
+        )
+        held_back = [row.pk for row in rows if row.held_back]
+        free = [row for row in rows if not row.held_back]
+        in_flight = Counter(
+            dict(
+                Delivery.objects.filter(
+                    endpoint_id__in={row.endpoint_id for row in free}, claimed_until__gt=now
+                )
+                .values_list("endpoint_id")
+                .annotate(n=Count("id"))
+                .values_list("endpoint_id", "n")
+            )
+        )
+        taken, busy = [], []
+        for row in free:
+            if in_flight[row.endpoint_id] < settings.ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY:
+                in_flight[row.endpoint_id] += 1
+                taken.append(row)
+            else:
+                busy.append(row.pk)
+        if busy:  # the sweep picks them up again shortly
+            Delivery.objects.filter(pk__in=busy).update(
+                next_attempt_at=now + BUSY_ENDPOINT_DELAY, dispatched_at=None
+            )
+        if not taken:
+            return [], held_back
+        Delivery.objects.filter(pk__in=[row.pk for row in taken]).update(
+            attempts=F("attempts") + 1,
+            claimed_until=lease,
+            next_attempt_at=lease,
+            dispatched_at=lease,
+            updated_at=now,
+        )
+    endpoints = Endpoint.objects.in_bulk({row.endpoint_id for row in taken})
+    events = Event.objects.in_bulk({row.event_id for row in taken})
+    claimed = []
+    for row in taken:
+        row.attempts += 1
+        row.claimed_until = lease
+        event = events[row.event_id]
+        claimed.append(Claimed(row, endpoints[row.endpoint_id], event, event_body(event)))
+    return claimed, held_back
+
+
+def _headers(item: Claimed) -> dict[str, str]:
+    timestamp = int(time.time())
+    return {
+        "content-type": "application/json",
+        "user-agent": "Engium-Webhooks/1",
+        "webhook-id": item.event.id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(
+            secrets_in_use(item.endpoint),
+            msg_id=item.event.id,
+            timestamp=timestamp,
+            body=item.body,
+        ),
+    }
+
+
+def _send_all(claimed: list[Claimed]) -> Iterator[tuple[Claimed, AttemptResult]]:
+    """Send concurrently on an event loop of its own thread; yield each result as it lands.
+
+    The database work stays on the calling thread (Django's connections are per thread and
+    synchronous); only HTTP runs on the loop.
+    """
+    if not claimed:
+        return
+    results: queue.SimpleQueue[tuple[Claimed, AttemptResult] | None] = queue.SimpleQueue()
+    thread = threading.Thread(
+        target=lambda: asyncio.run(_post_all(claimed, results)),
+        name="engium-webhooks-sender",
+        daemon=True,
+    )
+    thread.start()
+    for _ in claimed:
+        outcome = results.get()
+        if outcome is None:  # the loop died: what is left is retried after its lease
+            break
+        yield outcome
+    thread.join()
+
+
+async def _post_all(
+    claimed: list[Claimed], results: queue.SimpleQueue[tuple[Claimed, AttemptResult] | None]
+) -> None:
+    # No redirects, our own timeout (`post`), no pooling across tenants' hosts: one client
+    # per batch, which only ever connects to checked addresses.
+    try:
+        async with httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=settings.ENGIUM_WEBHOOK_TIMEOUT_SECONDS,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            trust_env=False,
+        ) as client:
+
+            async def one(item: Claimed) -> None:
+                try:
+                    result = await post(
+                        client, item.endpoint.url, headers=_headers(item), body=item.body
+                    )
+                except Exception as exc:  # a bug must not strand the batch
+                    logger.exception("webhook attempt crashed")
+                    result = AttemptResult(None, 0, error=f"internal error: {type(exc).__name__}")
+                results.put((item, result))
+
+            await asyncio.gather(*(one(item) for item in claimed))
+    except Exception:
+        logger.exception("webhook sender loop failed")
+        results.put(None)
+
+
+def retry_delay(attempts: int, result: AttemptResult) -> float | None:
+    """Seconds until the next attempt after ``attempts`` attempts, or None: give up."""
+    schedule = settings.ENGIUM_WEBHOOK_RETRY_SCHEDULE
+    if attempts > len(schedule):
+        return None
+    if result.status_code in (429, 503) and result.retry_after is not None:
+        return min(result.retry_after, settings.ENGIUM_WEBHOOK_RETRY_AFTER_MAX_SECONDS)
+    return float(schedule[attempts - 1]) * random.uniform(0.8, 1.2)
+
+
+def _record(item: Claimed, result: AttemptResult) -> None:
+    now = timezone.now()
+    delivery, endpoint = item.delivery, item.endpoint
+    with transaction.atomic():
+        Attempt.objects.create(
+            delivery=delivery,
+            attempted_at=now - timedelta(milliseconds=result.duration_ms),
+            status_code=result.status_code,
+            duration_ms=result.duration_ms,
+            response=result.response,
+            error=result.error[:500],
+            succeeded=result.succeeded,
+        )
+        done = Delivery.objects.filter(pk=delivery.pk, claimed_until=delivery.claimed_until)
+        if result.succeeded:
+            done.update(
+                status=DeliveryStatus.SUCCEEDED,
+                next_attempt_at=None,
+                dispatched_at=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+            if endpoint.failing_since is not None:
+                Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+            return
+        if result.status_code == 410:
+            done.update(
+                status=DeliveryStatus.FAILED,
+                next_attempt_at=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+            disable_endpoint(endpoint.pk, reason="The endpoint answered 410 Gone.")
+            return
+        delay = retry_delay(delivery.attempts, result)
+        if delay is None:
+            done.update(
+                status=DeliveryStatus.FAILED,
+                next_attempt_at=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+        else:
+            # No task now: the sweep publishes it once due (retries live in the database).
+            done.update(
+                next_attempt_at=now + timedelta(seconds=delay),
+                dispatched_at=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+        _note_failure(endpoint, now)
+
+
+def _note_failure(endpoint: Endpoint, now: datetime) -> None:
+    if endpoint.failing_since is None:
+        Endpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(failing_since=now)
+        return
+    failing_for = (now - endpoint.failing_since).total_seconds()
+    if failing_for >= settings.ENGIUM_WEBHOOK_DISABLE_AFTER_SECONDS:
+        disable_endpoint(
+            endpoint.pk,
+            reason=f"Every delivery failed for {round(failing_for / 86400, 1)} days.",
+        )
+
+
+def disable_endpoint(endpoint_id: str, *, reason: str) -> None:
+    """Disable an endpoint and park its pending deliveries (resumed when it is enabled)."""
+    with transaction.atomic():
+        Endpoint.objects.filter(pk=endpoint_id).update(
+            enabled=False, disabled_reason=reason[:200], updated_at=timezone.now()
+        )
+        Delivery.objects.filter(
+            endpoint_id=endpoint_id, status=DeliveryStatus.PENDING, claimed_until=None
+        ).update(next_attempt_at=None, dispatched_at=None)
+    logger.warning("webhook endpoint disabled", extra={"endpoint": endpoint_id, "reason": reason})
+
+
+def dispatch_due_deliveries(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Publish tasks for the current tenant's due deliveries that have no live task.
+
+    Due and never published (``dispatched_at`` NULL: a retry, or a failed publish), or
+    published longer than ``ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS`` ago (the task was
+    lost). The dispatch is recorded first, so one sweep publishes a delivery at most once.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(next_attempt_at__lte=now, status=DeliveryStatus.PENDING)
+            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale))
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return 0
+        Delivery.objects.filter(pk__in=ids).update(dispatched_at=now)
+    schema = current_schema()
+    chunks = [[str(i) for i in ids[start : start + BATCH]] for start in range(0, len(ids), BATCH)]
+    for n, chunk in enumerate(chunks):
+        rest = [i for later in chunks[n:] for i in later]
+        if not outbox.publish(
+            SEND_DELIVERIES,
+            schema=schema,
+            args=[chunk],
+            if_unpublished=partial(mark_undispatched, rest),
+        ):
+            return n * BATCH
+    return len(ids)
+
+
+def purge_deliveries(*, now: datetime | None = None) -> int:
+    """Delete attempts, and finished deliveries, older than the retention period."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.ENGIUM_WEBHOOK_RETENTION_DAYS)
+    attempts, _ = Attempt.objects.filter(attempted_at__lt=cutoff).delete()
+    deliveries, _ = (
+        Delivery.objects.filter(updated_at__lt=cutoff)
+        .exclude(status=DeliveryStatus.PENDING)
+        .delete()
+    )
+    return attempts + deliveries
