@@ -108,6 +108,9 @@ class Stack:
                 "ENGIUM_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
                 "ENGIUM_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
                 "ENGIUM_OUTBOX_SWEEP_SECONDS": "1",
+                # Webhook receivers are test servers on 127.0.0.1; retries come quickly.
+                "ENGIUM_WEBHOOKS_ALLOW_PRIVATE": "1",
+                "ENGIUM_WEBHOOK_RETRY_SCHEDULE": "1,1,1,2,2,2,5,10,30",
                 "DATABASE_CONN_MAX_AGE": "0",
                 "PYTHONPATH": str(BASE_DIR),
                 "LOG_LEVEL": "WARNING",
