@@ -8,29 +8,25 @@ live task, so a restart of the broker or of workers loses nothing. Duplicate tas
 harmless: a delivery is claimed with ``FOR UPDATE SKIP LOCKED`` before it is sent.
 
 Fairness: each task sends one tenant's batch, and the HTTP requests of a batch run
-concurrently, each recorded as soon as it completes, so a slow endpoint delays neither its
-batch neighbours nor other tenants; at most ``ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY``
-deliveries per endpoint are in flight across all workers. Order: a delivery waits while an
+concurrently (`webhooks.sender`), recorded in groups as they complete, so a slow endpoint
+delays neither its batch neighbours nor other tenants; at most
+``ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY`` deliveries per endpoint are in flight across all
+workers. Order: a delivery waits while an
 earlier one for the same endpoint and subject (message or conversation) is in flight or
 not yet tried, so a healthy endpoint gets one message's events in the order they happened.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import queue
 import random
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
@@ -40,7 +36,8 @@ from engium import outbox
 from engium.tenancy import current_schema
 from engium.timestamps import iso_time
 from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
-from webhooks.network import AttemptResult, post
+from webhooks.network import AttemptResult
+from webhooks.sender import Request, sender
 from webhooks.services.events import SEND_DELIVERIES, mark_undispatched
 from webhooks.services.secrets import secrets_in_use
 from webhooks.signing import signature_header
@@ -82,8 +79,9 @@ def send_deliveries(delivery_ids: list[str]) -> int:
     attempted = 0
     for _ in range(ROUNDS):
         claimed, held_back = _claim(ids)
-        for item, result in _send_all(claimed):
-            _record(item, result)
+        requests = [Request(item, item.endpoint.url, _headers(item), item.body) for item in claimed]
+        for landed in sender.send(requests):
+            _record(landed)
         attempted += len(claimed)
         if not held_back:
             return attempted
@@ -176,58 +174,6 @@ def _headers(item: Claimed) -> dict[str, str]:
     }
 
 
-def _send_all(claimed: list[Claimed]) -> Iterator[tuple[Claimed, AttemptResult]]:
-    """Send concurrently on an event loop of its own thread; yield each result as it lands.
-
-    The database work stays on the calling thread (Django's connections are per thread and
-    synchronous); only HTTP runs on the loop.
-    """
-    if not claimed:
-        return
-    results: queue.SimpleQueue[tuple[Claimed, AttemptResult] | None] = queue.SimpleQueue()
-    thread = threading.Thread(
-        target=lambda: asyncio.run(_post_all(claimed, results)),
-        name="engium-webhooks-sender",
-        daemon=True,
-    )
-    thread.start()
-    for _ in claimed:
-        outcome = results.get()
-        if outcome is None:  # the loop died: what is left is retried after its lease
-            break
-        yield outcome
-    thread.join()
-
-
-async def _post_all(
-    claimed: list[Claimed], results: queue.SimpleQueue[tuple[Claimed, AttemptResult] | None]
-) -> None:
-    # No redirects, our own timeout (`post`), no pooling across tenants' hosts: one client
-    # per batch, which only ever connects to checked addresses.
-    try:
-        async with httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=settings.ENGIUM_WEBHOOK_TIMEOUT_SECONDS,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
-            trust_env=False,
-        ) as client:
-
-            async def one(item: Claimed) -> None:
-                try:
-                    result = await post(
-                        client, item.endpoint.url, headers=_headers(item), body=item.body
-                    )
-                except Exception as exc:  # a bug must not strand the batch
-                    logger.exception("webhook attempt crashed")
-                    result = AttemptResult(None, 0, error=f"internal error: {type(exc).__name__}")
-                results.put((item, result))
-
-            await asyncio.gather(*(one(item) for item in claimed))
-    except Exception:
-        logger.exception("webhook sender loop failed")
-        results.put(None)
-
-
 def retry_delay(attempts: int, result: AttemptResult) -> float | None:
     """Seconds until the next attempt after ``attempts`` attempts, or None: give up."""
     schedule = settings.ENGIUM_WEBHOOK_RETRY_SCHEDULE
@@ -238,57 +184,66 @@ def retry_delay(attempts: int, result: AttemptResult) -> float | None:
     return float(schedule[attempts - 1]) * random.uniform(0.8, 1.2)
 
 
-def _record(item: Claimed, result: AttemptResult) -> None:
+def _record(landed: list[tuple[Claimed, AttemptResult]]) -> None:
+    """Log the attempts and record their outcomes, a group at a time (one transaction)."""
     now = timezone.now()
-    delivery, endpoint = item.delivery, item.endpoint
+    succeeded = [item for item, result in landed if result.succeeded]
     with transaction.atomic():
-        Attempt.objects.create(
-            delivery=delivery,
-            attempted_at=now - timedelta(milliseconds=result.duration_ms),
-            status_code=result.status_code,
-            duration_ms=result.duration_ms,
-            response=result.response,
-            error=result.error[:500],
-            succeeded=result.succeeded,
+        Attempt.objects.bulk_create(
+            Attempt(
+                delivery=item.delivery,
+                attempted_at=now - timedelta(milliseconds=result.duration_ms),
+                status_code=result.status_code,
+                duration_ms=result.duration_ms,
+                response=result.response,
+                error=result.error[:500],
+                succeeded=result.succeeded,
+            )
+            for item, result in landed
         )
-        done = Delivery.objects.filter(pk=delivery.pk, claimed_until=delivery.claimed_until)
-        if result.succeeded:
-            done.update(
+        # A claim's rows share its lease; the lease check skips a row claimed again since.
+        by_lease: dict[datetime | None, list[int]] = {}
+        for item in succeeded:
+            by_lease.setdefault(item.delivery.claimed_until, []).append(item.delivery.pk)
+        for lease, ids in by_lease.items():
+            Delivery.objects.filter(pk__in=ids, claimed_until=lease).update(
                 status=DeliveryStatus.SUCCEEDED,
                 next_attempt_at=None,
                 dispatched_at=None,
                 claimed_until=None,
                 updated_at=now,
             )
-            if endpoint.failing_since is not None:
-                Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-            return
-        if result.status_code == 410:
-            done.update(
-                status=DeliveryStatus.FAILED,
-                next_attempt_at=None,
-                claimed_until=None,
-                updated_at=now,
-            )
-            disable_endpoint(endpoint.pk, reason="The endpoint answered 410 Gone.")
-            return
-        delay = retry_delay(delivery.attempts, result)
-        if delay is None:
-            done.update(
-                status=DeliveryStatus.FAILED,
-                next_attempt_at=None,
-                claimed_until=None,
-                updated_at=now,
-            )
-        else:
-            # No task now: the sweep publishes it once due (retries live in the database).
-            done.update(
-                next_attempt_at=now + timedelta(seconds=delay),
-                dispatched_at=None,
-                claimed_until=None,
-                updated_at=now,
-            )
-        _note_failure(endpoint, now)
+        recovered = {item.endpoint.pk for item in succeeded if item.endpoint.failing_since}
+        if recovered:
+            Endpoint.objects.filter(pk__in=recovered).update(failing_since=None)
+        for item, result in landed:
+            if not result.succeeded:
+                _record_failure(item, result, now)
+
+
+def _record_failure(item: Claimed, result: AttemptResult, now: datetime) -> None:
+    delivery, endpoint = item.delivery, item.endpoint
+    done = Delivery.objects.filter(pk=delivery.pk, claimed_until=delivery.claimed_until)
+    if result.status_code == 410:
+        done.update(
+            status=DeliveryStatus.FAILED, next_attempt_at=None, claimed_until=None, updated_at=now
+        )
+        disable_endpoint(endpoint.pk, reason="The endpoint answered 410 Gone.")
+        return
+    delay = retry_delay(delivery.attempts, result)
+    if delay is None:
+        done.update(
+            status=DeliveryStatus.FAILED, next_attempt_at=None, claimed_until=None, updated_at=now
+        )
+    else:
+        # No task now: the sweep publishes it once due (retries live in the database).
+        done.update(
+            next_attempt_at=now + timedelta(seconds=delay),
+            dispatched_at=None,
+            claimed_until=None,
+            updated_at=now,
+        )
+    _note_failure(endpoint, now)
 
 
 def _note_failure(endpoint: Endpoint, now: datetime) -> None:
