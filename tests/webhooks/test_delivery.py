@@ -308,3 +308,40 @@ def test_the_purge_drops_old_attempts_and_finished_deliveries(
         assert list(Delivery.objects.values_list("pk", flat=True)) == [recent]
         assert Attempt.objects.filter(delivery_id=recent).count() == 1
         assert Event.objects.filter(deliveries__isnull=True).exists()  # events stay
+
+
+def test_closing_a_conversation_fans_out_to_subscribers_only_while_enabled(
+    api: ApiClient, tenant_a: TenantFixture, receiver: ScriptedServer
+) -> None:
+    from webhooks.services import update_endpoint
+
+    with tenant_a.schema():
+        endpoint = create_endpoint(url=receiver.url, events=["conversation.closed"])
+        disabled = create_endpoint(url=receiver.url, events=["*"])
+        update_endpoint(disabled.id, enabled=False)
+    conversation_id = api.send(tenant_a).json()["id"]
+    closed = api.post(f"conversations/{conversation_id}/close", tenant=tenant_a)
+    assert closed.status_code == 200, closed.content
+    with tenant_a.schema():
+        (delivery,) = Delivery.objects.select_related("event")
+        assert (delivery.endpoint_id, delivery.event.type) == (endpoint.id, "conversation.closed")
+        assert delivery.subject_id == conversation_id
+        send_deliveries([str(delivery.pk)])
+    payload = verified(endpoint, receiver.received[0])
+    assert (payload["data"]["id"], payload["data"]["status"]) == (conversation_id, "closed")
+
+
+def test_the_largest_message_event_is_under_20_kb(
+    api: ApiClient, tenant_a: TenantFixture, receiver: ScriptedServer
+) -> None:
+    with tenant_a.schema():
+        endpoint = create_endpoint(url=receiver.url, events=["conversation.message.failed"])
+    answer = api.send(tenant_a, message={"text": "😀" * 4096})
+    assert answer.status_code == 201, answer.content
+    message_id = answer.json()["message"]["id"]
+    with tenant_a.schema():
+        report(message_id, "failed")
+        send_deliveries(pending_ids())
+    (received,) = receiver.received
+    assert len(received.body) < 20 * 1024
+    assert verified(endpoint, received)["data"]["text"] == "😀" * 4096
