@@ -1,6 +1,7 @@
 """Benchmark of webhook delivery, run by hand (not in CI): ``python -m bench.webhooks``.
 
-Ten local receivers answer every request after 50 ms. In one run it measures:
+Ten local receivers answer every request after 50 ms; a Celery worker (queue ``webhooks``)
+and beat run as in production. In one run it measures:
 
 1. peak throughput: deliveries per second of the product's path (events fanned out to ten
    endpoints, tasks through the broker to a real Celery worker on queue ``webhooks``, each
@@ -21,9 +22,11 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -168,7 +171,6 @@ def main() -> int:
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "ENGIUM_CACHE_PREFIX": "engium-bench",
         "ENGIUM_WEBHOOKS_ALLOW_PRIVATE": "1",
-        "ENGIUM_DISPATCH_WINDOW_MS": os.environ.get("ENGIUM_DISPATCH_WINDOW_MS", "5"),
     }
     env["CELERY_BROKER_URL"] = env["REDIS_URL"]
     os.environ.update(env)
@@ -209,6 +211,23 @@ def main() -> int:
             "WARNING",
             "--without-gossip",
             "--without-mingle",
+        ],
+        env=env,
+        cwd=BASE_DIR,
+    )
+    # Beat, as in production: the sweep publishes retries and deliveries deferred by the
+    # per-endpoint cap.
+    workdir = tempfile.mkdtemp(prefix="engium-bench-webhooks-")
+    beat = subprocess.Popen(
+        [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "engium",
+            "beat",
+            "--loglevel",
+            "WARNING",
+            "--schedule",
+            str(Path(workdir) / "beat-schedule"),
         ],
         env=env,
         cwd=BASE_DIR,
@@ -298,8 +317,10 @@ def main() -> int:
         )
     finally:
         commands.put("stop")
-        worker.terminate()
-        worker.wait(20)
+        for process in (worker, beat):
+            process.terminate()
+            process.wait(20)
+        shutil.rmtree(workdir, ignore_errors=True)
         receivers.join(10)
         _manage(
             env,

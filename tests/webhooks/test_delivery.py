@@ -352,14 +352,24 @@ def test_an_endpoint_has_at_most_its_cap_in_flight(
     settings.ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY = 1
     with tenant_a.schema():
         endpoint = create_endpoint(url=receiver.url, events=["*"])
-        first, second = _test_delivery(endpoint), _test_delivery(endpoint)
-        send_deliveries([str(first), str(second)])
-        assert Delivery.objects.get(pk=first).status == DeliveryStatus.SUCCEEDED
-        waiting = Delivery.objects.get(pk=second)
-        # not attempted: left to the sweep, shortly
-        assert (waiting.status, waiting.attempts, waiting.dispatched_at) == ("pending", 0, None)
-        assert waiting.next_attempt_at is not None
-    assert len(receiver.received) == 1
+        busy, first, second = (_test_delivery(endpoint) for _ in range(3))
+        # another worker is sending `busy`: the endpoint has its fill
+        lease = timezone.now() + timedelta(minutes=1)
+        Delivery.objects.filter(pk=busy).update(claimed_until=lease, next_attempt_at=lease)
+        assert send_deliveries([str(first), str(second)]) == 0
+        for waiting in Delivery.objects.filter(pk__in=[first, second]):
+            # not attempted: left to the sweep, due at once
+            assert (waiting.attempts, waiting.dispatched_at) == (0, None)
+            assert waiting.next_attempt_at is not None
+            assert waiting.next_attempt_at <= timezone.now()
+        # once it is free, one at a time: each round sends one, the next round the other
+        Delivery.objects.filter(pk=busy).update(claimed_until=None, next_attempt_at=None)
+        assert send_deliveries([str(first), str(second)]) == 2
+        statuses = set(
+            Delivery.objects.filter(pk__in=[first, second]).values_list("status", flat=True)
+        )
+        assert statuses == {DeliveryStatus.SUCCEEDED}
+    assert len(receiver.received) == 2
 
 
 def test_after_a_failed_attempt_later_events_are_not_held_back(

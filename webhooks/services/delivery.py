@@ -46,10 +46,8 @@ logger = logging.getLogger(__name__)
 
 #: Deliveries per task: the outbox's batch, and the sweep's chunks.
 BATCH = outbox.MAX_BATCH
-#: How long a delivery waits when its endpoint already has its fill of requests in flight.
-BUSY_ENDPOINT_DELAY = timedelta(seconds=1)
-#: Rounds per task: a delivery held back behind an earlier one of its subject may go in the
-#: next round once that one completed.
+#: Rounds per task: a delivery held back behind an earlier one of its subject, or because
+#: its endpoint had its fill of requests in flight, may go in the next round.
 ROUNDS = 3
 
 
@@ -90,6 +88,8 @@ def send_deliveries(delivery_ids: list[str]) -> int:
         if not held_back:
             return attempted
         ids = held_back
+        if not claimed:  # waiting on other workers' requests: the sweep comes back for these
+            break
     Delivery.objects.filter(pk__in=ids, claimed_until=None).update(dispatched_at=None)
     return attempted
 
@@ -131,17 +131,13 @@ def _claim(ids: list[int]) -> tuple[list[Claimed], list[int]]:
                 .values_list("endpoint_id", "n")
             )
         )
-        taken, busy = [], []
+        taken = []
         for row in free:
             if in_flight[row.endpoint_id] < settings.ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY:
                 in_flight[row.endpoint_id] += 1
                 taken.append(row)
-            else:
-                busy.append(row.pk)
-        if busy:  # the sweep picks them up again shortly
-            Delivery.objects.filter(pk__in=busy).update(
-                next_attempt_at=now + BUSY_ENDPOINT_DELAY, dispatched_at=None
-            )
+            else:  # the endpoint has its fill: the next round (or the sweep) takes it
+                held_back.append(row.pk)
         if not taken:
             return [], held_back
         Delivery.objects.filter(pk__in=[row.pk for row in taken]).update(
