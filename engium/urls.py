@@ -17,6 +17,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("conversations.urls")),
     path("", include("integrations.urls")),
     path("", include("tenants.urls")),
+    path("", include("webhooks.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 

@@ -33,7 +33,7 @@ class Received:
 class ScriptedServer:
     """Answers with the queued replies in order, then with ``default``; records every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.replies: deque[Reply] = deque()
         self.default = Reply()
         self.received: list[Received] = []
@@ -69,7 +69,7 @@ class ScriptedServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

@@ -33,6 +33,7 @@ from engium.tenancy import current_schema
 from integrations.models import Integration
 from integrations.providers.base import InboundMessage
 from webhooks.models import Event, EventType
+from webhooks.services.events import dispatch_new_deliveries, fan_out_sql
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ def receive_message(integration: Integration, inbound: InboundMessage) -> Messag
 
 
 # One statement records a message: it joins (or opens) the conversation, inserts the message
-# and its first status step, and raises the events, atomically and in one round trip (no
+# and its first status step, and raises the events with one webhook delivery per subscribed
+# endpoint (`webhooks.services.events.fan_out_sql`), atomically and in one round trip (no
 # BEGIN/COMMIT), because this is the send endpoint's whole cost in the database.
 #
 # The statement is built from the models: every concrete column of each table is either
@@ -202,6 +204,8 @@ def _record_sql() -> str:
     # The conflict target must repeat the partial unique index's predicate exactly.
     open_statuses = ", ".join(f"'{status.value}'" for status in OPEN_CONVERSATION_STATUSES)
     conversations = Conversation._meta.db_table
+    # What the webhook fan-out needs of an event; its subject is the object it describes.
+    event_subject = "id, type, data->>'id' AS subject_id, created_at"
     return f"""
 WITH conversation AS (
     INSERT INTO {conversations} ({conversation_columns})
@@ -221,11 +225,16 @@ WITH conversation AS (
 ), conversation_event AS (
     INSERT INTO {Event._meta.db_table} ({event_columns})
     SELECT {conversation_event_values} FROM conversation WHERE conversation.inserted
+    RETURNING {event_subject}
 ), message_event AS (
     INSERT INTO {Event._meta.db_table} ({event_columns})
     SELECT {message_event_values} FROM message WHERE %(message_event_type)s IS NOT NULL
+    RETURNING {event_subject}
+), deliveries AS (
+    {fan_out_sql("SELECT * FROM conversation_event UNION ALL SELECT * FROM message_event")}
 )
-SELECT id, status, agent_role_id, created_at, inserted FROM conversation
+SELECT id, status, agent_role_id, created_at, inserted, ARRAY(SELECT id FROM deliveries)
+FROM conversation
 """  # noqa: S608  (identifiers and literals come from the models, values are parameters)
 
 
@@ -315,13 +324,14 @@ def _record_message(
                 "message_data": json.dumps(message_payload(message)) if message_event else None,
             },
         )
-        conversation_id, conversation_status, role_id, created_at, _ = cursor.fetchone()
+        conversation_id, conversation_status, role_id, created_at, _, deliveries = cursor.fetchone()
         if connection.in_atomic_block:
             # Foreign keys are checked at commit (Django makes them deferrable): inside a
             # caller's transaction, check them now, so that a removed integration or agent
             # role fails here, in the savepoint, and not at the caller's COMMIT.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    dispatch_new_deliveries(deliveries)
     conversation.id = conversation_id
     conversation.status = conversation_status
     conversation.agent_role_id = role_id

@@ -40,21 +40,29 @@ class ListQuerySerializer(serializers.Serializer):
 
 
 def paginate(
-    queryset: QuerySet[Any], query: dict[str, Any], render: Callable[[list[Any]], list[Any]]
+    queryset: QuerySet[Any],
+    query: dict[str, Any],
+    render: Callable[[list[Any]], list[Any]],
+    *,
+    key: str = "pk",
 ) -> dict[str, Any]:
-    """One page of ``queryset`` (ordered by descending ID) as the list answer."""
+    """One page of ``queryset`` (ordered by descending ``key``, a public ID) as the list answer.
+
+    ``key`` is the field holding the time-ordered public ID: the primary key, or for rows
+    known by another object's ID (a webhook delivery by its event's), that field.
+    """
     if query.get("created_after"):
         queryset = queryset.filter(created_at__gte=query["created_after"])
     if query.get("created_before"):
         queryset = queryset.filter(created_at__lt=query["created_before"])
     if query.get("cursor"):
-        queryset = queryset.filter(pk__lt=query["cursor"])
+        queryset = queryset.filter(**{f"{key}__lt": query["cursor"]})
     limit = query["limit"]
-    rows = list(queryset.order_by("-pk")[: limit + 1])
+    rows = list(queryset.order_by(f"-{key}")[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit]
     return {
         "data": render(rows),
         "has_more": has_more,
-        "next_cursor": rows[-1].pk if has_more and rows else None,
+        "next_cursor": getattr(rows[-1], key) if has_more and rows else None,
     }

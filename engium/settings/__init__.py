@@ -211,6 +211,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "engium.refresh_status",
         "schedule": ENGIUM_STATUS_REFRESH_SECONDS,
     },
+    # Due webhook deliveries (new ones whose publish was lost, and retries) go out from here.
+    "sweep-webhooks": {
+        "task": "webhooks.sweep_deliveries",
+        "schedule": env.float("ENGIUM_WEBHOOK_SWEEP_SECONDS", default=1.0),
+    },
+    "purge-webhook-attempts": {
+        "task": "webhooks.purge_deliveries",
+        "schedule": 3600.0,
+    },
 }
 # Tasks outside the apps' `tasks` modules.
 CELERY_IMPORTS = ["engium.health"]
@@ -331,6 +340,28 @@ ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS = env.float(
 # Publish delivery tasks from a background thread, batched (off the send request's path).
 ENGIUM_DISPATCH_IN_BACKGROUND = env.bool("ENGIUM_DISPATCH_IN_BACKGROUND", default=True)
 ENGIUM_DISPATCH_WINDOW_MS = env.float("ENGIUM_DISPATCH_WINDOW_MS", default=25.0)
+# Webhooks (docs/operations.md#webhooks).
+ENGIUM_WEBHOOKS_ALLOW_PRIVATE = env.bool("ENGIUM_WEBHOOKS_ALLOW_PRIVATE", default=False)
+ENGIUM_WEBHOOK_TIMEOUT_SECONDS = env.float("ENGIUM_WEBHOOK_TIMEOUT_SECONDS", default=15.0)
+ENGIUM_WEBHOOK_RETRY_SCHEDULE = [
+    float(s)
+    for s in env.list(
+        "ENGIUM_WEBHOOK_RETRY_SCHEDULE",
+        default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+    )
+]
+ENGIUM_WEBHOOK_RETRY_AFTER_MAX_SECONDS = env.float(
+    "ENGIUM_WEBHOOK_RETRY_AFTER_MAX_SECONDS", default=86400.0
+)
+ENGIUM_WEBHOOK_DISABLE_AFTER_SECONDS = env.float(
+    "ENGIUM_WEBHOOK_DISABLE_AFTER_SECONDS", default=5 * 86400.0
+)
+ENGIUM_WEBHOOK_LEASE_SECONDS = env.float("ENGIUM_WEBHOOK_LEASE_SECONDS", default=60.0)
+ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS = env.float(
+    "ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS", default=30.0
+)
+ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY = env.int("ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY", default=20)
+ENGIUM_WEBHOOK_RETENTION_DAYS = env.int("ENGIUM_WEBHOOK_RETENTION_DAYS", default=90)
 ENGIUM_PROVIDER_TIMEOUT_SECONDS = env.float("ENGIUM_PROVIDER_TIMEOUT_SECONDS", default=15.0)
 ENGIUM_PROVIDERS = {
     "sandbox": "integrations.providers.sandbox.SandboxProvider",

@@ -111,6 +111,9 @@ class Stack:
                 # A worker killed mid-send is taken over within seconds, not minutes.
                 "ENGIUM_DELIVERY_LEASE_SECONDS": "5",
                 "ENGIUM_REDISPATCH_AFTER_SECONDS": "3",
+                # Webhook receivers are test servers on 127.0.0.1; retries come quickly.
+                "ENGIUM_WEBHOOKS_ALLOW_PRIVATE": "1",
+                "ENGIUM_WEBHOOK_RETRY_SCHEDULE": "1,1,1,2,2,2,5,10,30",
                 "DATABASE_CONN_MAX_AGE": "0",
                 "PYTHONPATH": str(BASE_DIR),
                 "LOG_LEVEL": "WARNING",

@@ -17,11 +17,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
 from drf_spectacular.generators import SchemaGenerator
 
 from conversations import services
 from tests.conftest import ApiClient, TenantFixture, error_of
+from tests.http_server import Reply, ScriptedServer
+from webhooks import services as webhook_services
+from webhooks.models import Delivery
 
 OPERATION_IDS = {
     "conversations_send",
@@ -41,6 +44,18 @@ OPERATION_IDS = {
     "api_keys_create",
     "api_keys_retrieve",
     "api_keys_revoke",
+    "webhooks_list",
+    "webhooks_create",
+    "webhooks_retrieve",
+    "webhooks_update",
+    "webhooks_destroy",
+    "webhooks_secret",
+    "webhooks_rotate_secret",
+    "webhooks_test",
+    "webhooks_replay",
+    "webhooks_deliveries_list",
+    "webhooks_deliveries_retrieve",
+    "webhooks_deliveries_replay",
 }
 FAILING_RECIPIENT = "+15550100001"  # the sandbox refuses numbers ending in 0001
 
@@ -288,7 +303,61 @@ def test_answers_have_exactly_the_documented_keys(
     revoked = check.answer(api.post(f"{key_path}/revoke", tenant=tenant_a), "api_keys_revoke", 200)
     assert revoked["revoked_at"]
 
+    check_webhook_answers(api, tenant_a, check)
     check.assert_every_property_seen()
+
+
+def check_webhook_answers(api: ApiClient, tenant_a: TenantFixture, check: Conformance) -> None:
+    with ScriptedServer() as receiver, override_settings(ENGIUM_WEBHOOKS_ALLOW_PRIVATE=True):
+        receiver.replies.append(Reply(status=500))
+        endpoint = check.answer(
+            api.post("webhooks", tenant=tenant_a, json_body={"url": receiver.url, "events": ["*"]}),
+            "webhooks_create",
+            201,
+        )
+        path = f"webhooks/{endpoint['id']}"
+        check.answer(api.get("webhooks", tenant=tenant_a), "webhooks_list", 200)
+        check.answer(api.get(path, tenant=tenant_a), "webhooks_retrieve", 200)
+        check.answer(
+            api.patch(path, tenant=tenant_a, json_body={"enabled": False}), "webhooks_update", 200
+        )
+        check.answer(
+            api.patch(path, tenant=tenant_a, json_body={"enabled": True}), "webhooks_update", 200
+        )
+        check.answer(api.get(f"{path}/secret", tenant=tenant_a), "webhooks_secret", 200)
+        rotated = check.answer(
+            api.post(f"{path}/rotate-secret", tenant=tenant_a), "webhooks_rotate_secret", 200
+        )
+        assert rotated["previous_secret_valid_until"]
+        delivery = check.answer(api.post(f"{path}/test", tenant=tenant_a), "webhooks_test", 202)
+        with tenant_a.schema():
+            webhook_services.send_deliveries(
+                [str(pk) for pk in Delivery.objects.values_list("pk", flat=True)]
+            )
+        logged = check.answer(
+            api.get(f"{path}/deliveries", tenant=tenant_a), "webhooks_deliveries_list", 200
+        )
+        assert logged["data"][0]["attempts"][0]["error"] is None
+        check.answer(
+            api.get(f"{path}/deliveries/{delivery['id']}", tenant=tenant_a),
+            "webhooks_deliveries_retrieve",
+            200,
+        )
+        check.answer(
+            api.post(f"{path}/deliveries/{delivery['id']}/replay", tenant=tenant_a),
+            "webhooks_deliveries_replay",
+            202,
+        )
+        check.answer(
+            api.post(
+                f"{path}/replay",
+                tenant=tenant_a,
+                json_body={"since": "2020-01-01T00:00:00Z", "until": "2030-01-01T00:00:00Z"},
+            ),
+            "webhooks_replay",
+            202,
+        )
+        assert api.delete(path, tenant=tenant_a).status_code == 204
 
 
 def test_error_answers_have_exactly_the_documented_keys(

@@ -1,0 +1,34 @@
+"""The webhooks app's writes: events and their fan-out, endpoints, delivery."""
+
+from webhooks.services.delivery import (
+    disable_endpoint,
+    dispatch_due_deliveries,
+    purge_deliveries,
+    send_deliveries,
+)
+from webhooks.services.endpoints import (
+    create_endpoint,
+    delete_endpoint,
+    replay_delivery,
+    replay_failed_deliveries,
+    rotate_endpoint_secret,
+    send_test_event,
+    update_endpoint,
+)
+from webhooks.services.events import SEND_DELIVERIES, raise_event
+
+__all__ = [
+    "SEND_DELIVERIES",
+    "create_endpoint",
+    "delete_endpoint",
+    "disable_endpoint",
+    "dispatch_due_deliveries",
+    "purge_deliveries",
+    "raise_event",
+    "replay_delivery",
+    "replay_failed_deliveries",
+    "rotate_endpoint_secret",
+    "send_deliveries",
+    "send_test_event",
+    "update_endpoint",
+]
