@@ -1,4 +1,8 @@
-"""The send limit is exact under concurrency: many threads on several gunicorn processes."""
+"""The send limit is exact under concurrency: many threads on several gunicorn processes.
+
+Named to run last of the end-to-end tests: its 3,120 sends leave the stack's worker a
+backlog of deliveries that would hold up the tests after it, which wait on that worker.
+"""
 
 from __future__ import annotations
 
