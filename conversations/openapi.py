@@ -186,6 +186,7 @@ IDEMPOTENCY_HEADERS = [
         str,
         OpenApiParameter.HEADER,
         required=False,
+        pattern=r"^[\x20-\x7e]{1,255}$",
         description=(
             "Makes the send safe to repeat: for 24 h the same key with the same body answers "
             "the first answer again and creates nothing; with another body, 409 "

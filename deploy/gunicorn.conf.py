@@ -29,6 +29,8 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
+# The longest request line gunicorn takes (a long list filter); longer ones get its plain 414.
+limit_request_line = 8190
 # Only the proxy on this machine may say which scheme and client a request came from.
 forwarded_allow_ips = "127.0.0.1,::1"
 # Method and path only: query strings may hold phone numbers or a key put in a URL by mistake.

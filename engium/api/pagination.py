@@ -33,6 +33,20 @@ class ListQuerySerializer(serializers.Serializer):
     #: ID prefix of the listed resource, for cursor validation
     id_prefix = ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.id_prefix:
+            # The documented pattern names this list's prefix: a cursor of another list
+            # fails the schema, not only the validation.
+            cls._declared_fields = {
+                **cls._declared_fields,
+                "cursor": serializers.RegexField(
+                    f"^{id_regex(cls.id_prefix)}$",
+                    required=False,
+                    help_text="The `next_cursor` of the previous page.",
+                ),
+            }
+
     def validate_cursor(self, value: str) -> str:
         if not is_valid_id(value, self.id_prefix):
             raise serializers.ValidationError("Not a cursor from this list.")

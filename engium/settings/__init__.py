@@ -305,6 +305,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # A field that refuses "" says so (`minLength: 1`): the schema is as strict as the API.
+    "ENFORCE_NON_BLANK_FIELDS": True,
     # Security schemes come from `engium.api.openapi.ApiKeyAuthenticationScheme`.
     # Choice labels equal their values: a "* `x` - x" list would only repeat the enum.
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,

@@ -461,3 +461,31 @@ def test_error_answers_have_exactly_the_documented_keys(
         check.answer(response, operation_id, status)
 
     check.assert_every_property_seen()
+
+
+def test_the_schema_is_as_strict_as_the_validation(schema: dict[str, Any]) -> None:
+    operations = {
+        operation["operationId"]: operation
+        for path in schema["paths"].values()
+        for operation in path.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+
+    # a cursor names its own list's prefix: one from another list fails the schema too
+    def parameter(operation_id: str, name: str) -> dict[str, Any]:
+        found = [p for p in operations[operation_id]["parameters"] if p["name"] == name]
+        assert found, (operation_id, name)
+        return found[0]
+
+    for operation_id, prefix in [
+        ("conversations_list", "sess"),
+        ("messages_list", "msg"),
+        ("integrations_list", "intg"),
+    ]:
+        assert parameter(operation_id, "cursor")["schema"]["pattern"].startswith(f"^{prefix}_")
+
+    # the Idempotency-Key header's shape, and fields that refuse "" say so
+    key = parameter("conversations_send", "Idempotency-Key")["schema"]
+    assert key["pattern"] == r"^[\x20-\x7e]{1,255}$"
+    create = schema["components"]["schemas"]["IntegrationCreate"]["properties"]
+    assert create["provider"]["minLength"] == 1
