@@ -28,7 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django_tenants.utils import schema_context
@@ -38,6 +38,8 @@ from engium.celery import app as celery_app
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 100
+
+ItemID = TypeVar("ItemID", str, int)
 
 #: Marks the given item IDs for the sweep; runs in the items' schema.
 MarkUnpublished = Callable[[list[str]], object]
@@ -76,6 +78,34 @@ def publish(
                 logger.exception("could not mark unpublished work for the sweep")
         return False
     return True
+
+
+def publish_each(
+    task_name: str,
+    *,
+    schema: str,
+    item_ids: list[ItemID],
+    if_unpublished: Callable[[list[ItemID]], object],
+    batch: int | None = None,
+) -> int:
+    """Publish a sweep's work: one task per item, or per ``batch`` items (the task then takes
+    the list); returns how many items were published.
+
+    If the broker fails, the items of the task it failed on and of every one after it are
+    marked with ``if_unpublished`` (so the next sweep takes them at once), and publishing
+    stops.
+    """
+    size = batch or 1
+    for start in range(0, len(item_ids), size):
+        chunk = item_ids[start : start + size]
+        if not publish(
+            task_name,
+            schema=schema,
+            args=[chunk if batch else chunk[0]],
+            if_unpublished=partial(if_unpublished, item_ids[start:]),
+        ):
+            return start
+    return len(item_ids)
 
 
 class BatchPublisher:

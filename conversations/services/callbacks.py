@@ -210,16 +210,9 @@ def redispatch_pending_callbacks(*, now: datetime | None = None, limit: int = 50
         if not ids:
             return 0
         ProviderCallback.objects.filter(pk__in=ids).update(dispatched_at=now)
-    schema = current_schema()
-    for sent, callback_id in enumerate(ids):
-        if not outbox.publish(
-            PROCESS_CALLBACK,
-            schema=schema,
-            args=[callback_id],
-            if_unpublished=partial(_mark_undispatched, ids[sent:]),
-        ):
-            return sent
-    return len(ids)
+    return outbox.publish_each(
+        PROCESS_CALLBACK, schema=current_schema(), item_ids=ids, if_unpublished=_mark_undispatched
+    )
 
 
 def apply_due_sandbox_reports(*, now: datetime | None = None, limit: int = 500) -> int:

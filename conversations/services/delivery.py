@@ -283,14 +283,6 @@ def redispatch_overdue_messages(*, now: datetime | None = None, limit: int = 500
         if not ids:
             return 0
         Message.objects.filter(pk__in=ids).update(dispatched_at=now)
-    schema = current_schema()
-    for sent, message_id in enumerate(ids):
-        # Broker still down: the next sweep tries this one and the rest again at once.
-        if not outbox.publish(
-            DELIVER_MESSAGE,
-            schema=schema,
-            args=[message_id],
-            if_unpublished=partial(mark_undispatched, ids[sent:]),
-        ):
-            return sent
-    return len(ids)
+    return outbox.publish_each(
+        DELIVER_MESSAGE, schema=current_schema(), item_ids=ids, if_unpublished=mark_undispatched
+    )

@@ -407,3 +407,37 @@ def test_a_forked_process_publishes_from_a_queue_and_thread_of_its_own(
     # and the parent's queue holds what it held: its own item, and only that
     held.flush()
     assert broker.tasks(schema) == [(TASK, [[childs]]), (TASK, [[parents]])]
+
+
+# ------------------------------------------------------------------ a sweep's work
+
+
+def test_publish_each_sends_one_task_per_item_or_per_batch(broker: Broker) -> None:
+    schema = broker.schema()
+    unpublished = Recorder()
+
+    assert outbox.publish_each(TASK, schema=schema, item_ids=["a", "b"], if_unpublished=unpublished)
+    assert (
+        outbox.publish_each(
+            TASK, schema=schema, item_ids=["c", "d", "e"], if_unpublished=unpublished, batch=2
+        )
+        == 3
+    )
+
+    assert broker.tasks(schema) == [
+        (TASK, ["a"]),
+        (TASK, ["b"]),
+        (TASK, [["c", "d"]]),
+        (TASK, [["e"]]),
+    ]
+    assert unpublished.calls == []
+
+
+def test_publish_each_marks_the_failed_item_and_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    unpublished = Recorder()
+    with broker_down(monkeypatch):
+        published = outbox.publish_each(
+            TASK, schema="public", item_ids=["a", "b", "c"], if_unpublished=unpublished
+        )
+    assert published == 0
+    assert unpublished.calls == [["a", "b", "c"]]

@@ -25,7 +25,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -290,18 +289,13 @@ def dispatch_due_deliveries(*, now: datetime | None = None, limit: int = 1000) -
         if not ids:
             return 0
         Delivery.objects.filter(pk__in=ids).update(dispatched_at=now)
-    schema = current_schema()
-    chunks = [[str(i) for i in ids[start : start + BATCH]] for start in range(0, len(ids), BATCH)]
-    for n, chunk in enumerate(chunks):
-        rest = [i for later in chunks[n:] for i in later]
-        if not outbox.publish(
-            SEND_DELIVERIES,
-            schema=schema,
-            args=[chunk],
-            if_unpublished=partial(mark_undispatched, rest),
-        ):
-            return n * BATCH
-    return len(ids)
+    return outbox.publish_each(
+        SEND_DELIVERIES,
+        schema=current_schema(),
+        item_ids=[str(i) for i in ids],
+        if_unpublished=mark_undispatched,
+        batch=BATCH,
+    )
 
 
 def purge_deliveries(*, now: datetime | None = None) -> int:
