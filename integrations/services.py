@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from engium.exceptions import NotFound, ValidationFailed
 from engium.tenancy import current_schema
-from integrations.models import Integration, IntegrationStatus, ProviderLogEntry, Verification
+from integrations.models import (
+    CallbackState,
+    Integration,
+    IntegrationStatus,
+    ProviderCallback,
+    ProviderLogEntry,
+    Verification,
+)
 from integrations.providers.base import ConfigError, Provider
 from integrations.providers.http import Exchange
 from integrations.providers.registry import UnknownProvider, get_provider, provider_slugs
@@ -232,7 +239,13 @@ def record_provider_exchanges(
 
 
 def purge_provider_log(*, now: datetime | None = None) -> int:
-    """Delete the current tenant's provider log entries older than the retention."""
+    """Delete the current tenant's provider log entries, and its applied provider callbacks,
+    older than the retention; a callback still pending is kept whatever its age."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.ENGIUM_PROVIDER_LOG_DAYS)
-    deleted, _ = ProviderLogEntry.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    entries, _ = ProviderLogEntry.objects.filter(created_at__lt=cutoff).delete()
+    callbacks, _ = (
+        ProviderCallback.objects.filter(received_at__lt=cutoff)
+        .exclude(state=CallbackState.PENDING)
+        .delete()
+    )
+    return entries + callbacks

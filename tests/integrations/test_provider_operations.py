@@ -134,3 +134,26 @@ def test_the_sweep_publishes_callbacks_whose_task_went_missing(
             assert redispatch_pending_callbacks() == 1
         assert publish.call_args.kwargs["args"] == [lost.pk]
         assert ProviderCallback.objects.get(pk=fresh.pk).state == CallbackState.PENDING
+
+
+def test_applied_callbacks_are_purged_after_the_retention_pending_ones_never(
+    tenant_a: TenantFixture,
+) -> None:
+    from integrations.models import CallbackState, ProviderCallback
+
+    with tenant_a.schema():
+
+        def callback(state: str, days_old: int) -> int:
+            row = ProviderCallback.objects.create(provider="twilio", kind="status", state=state)
+            ProviderCallback.objects.filter(pk=row.pk).update(
+                received_at=timezone.now() - timedelta(days=days_old)
+            )
+            return row.pk
+
+        old_applied = callback(CallbackState.APPLIED, 31)
+        old_pending = callback(CallbackState.PENDING, 31)
+        recent = callback(CallbackState.APPLIED, 1)
+
+        assert purge_provider_log() == 1
+        left = set(ProviderCallback.objects.values_list("pk", flat=True))
+        assert old_applied not in left and {old_pending, recent} <= left
