@@ -32,7 +32,9 @@ VENV_BIN = Path(sys.executable).parent
 def _env(services: Services, *, settings_module: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(services.environ())
-    env.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+    # Always the command's own: importing `engium` (its Celery app) defaults the variable
+    # to the product's settings in this process, which must not leak into `make test`.
+    env["DJANGO_SETTINGS_MODULE"] = settings_module
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BASE_DIR), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
