@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+
+from bench.common import bench_environment, manage, percentile
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -72,22 +73,6 @@ class FakeTwilio:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
 
-def manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        env=env,
-        cwd=BASE_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def plain_loop(fake: FakeTwilio, *, count: int, concurrency: int) -> float:
     """Messages per second a plain threaded httpx loop gets through the fake."""
     url = f"{fake.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
@@ -117,15 +102,9 @@ def main() -> int:
     from devtools.embedded import ensure_services
 
     services = ensure_services(local_first=True)
-    env = {
-        **os.environ,
-        **services.environ(),
-        "PYTHONPATH": str(BASE_DIR),
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "ENGIUM_CACHE_PREFIX": "engium-bench",
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
-        "ENGIUM_PUBLIC_URL": f"http://127.0.0.1:{options.port}",
-    }
+    env = bench_environment(
+        services.environ(), ENGIUM_PUBLIC_URL=f"http://127.0.0.1:{options.port}"
+    )
     fake = FakeTwilio(options.delay_ms / 1000)
     manage(env, "migrate_schemas", "--shared", "-v", "0")
     tenant = json.loads(

@@ -16,12 +16,13 @@ import argparse
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.common import bench_environment, manage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -30,17 +31,6 @@ BODY = {
     "channel": "whatsapp",
     "message": {"text": "Hello from Engium! How can we help you today?"},
 }
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        env=env,
-        cwd=BASE_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 # Each request writes to a different recipient (as real traffic does), unless
@@ -147,14 +137,7 @@ def main() -> int:
     from devtools.embedded import ensure_services
 
     services = ensure_services(local_first=True)
-    env = {
-        **os.environ,
-        **services.environ(),
-        "PYTHONPATH": str(BASE_DIR),
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "ENGIUM_CACHE_PREFIX": "engium-bench",
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
-    }
+    env = bench_environment(services.environ())
     manage(env, "migrate_schemas", "--shared", "-v", "0")
     tenant = json.loads(
         manage(

@@ -32,6 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import bench_environment, manage, percentile
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 RECEIVERS = 10
@@ -139,22 +141,6 @@ def _database(env: dict[str, str]) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        env=env,
-        cwd=BASE_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1000, help="peak phase: events × 10")
@@ -163,20 +149,18 @@ def main() -> int:
     parser.add_argument("--base-port", type=int, default=18900)
     options = parser.parse_args()
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": os.environ.get("DATABASE_URL", DEFAULT_DATABASE),
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
-        "PYTHONPATH": str(BASE_DIR),
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "ENGIUM_CACHE_PREFIX": "engium-bench",
-        "ENGIUM_WEBHOOKS_ALLOW_PRIVATE": "1",
-    }
+    env = bench_environment(
+        {
+            "DATABASE_URL": os.environ.get("DATABASE_URL", DEFAULT_DATABASE),
+            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
+        },
+        ENGIUM_WEBHOOKS_ALLOW_PRIVATE="1",
+    )
     env["CELERY_BROKER_URL"] = env["REDIS_URL"]
     os.environ.update(env)
     _database(env)
-    _manage(env, "migrate_schemas", "--shared", "-v", "0")
-    tenant = json.loads(_manage(env, "create_tenant", "--name", "webhooks bench", "--json"))
+    manage(env, "migrate_schemas", "--shared", "-v", "0")
+    tenant = json.loads(manage(env, "create_tenant", "--name", "webhooks bench", "--json"))
 
     import django
 
@@ -312,7 +296,7 @@ def main() -> int:
         print(
             f"latency at {events_per_second * RECEIVERS:.0f} deliveries/s "
             f"({sent} events, {len(latencies)} receipts): "
-            f"p50 {statistics.median(latencies):.0f} ms, p99 {_percentile(latencies, 0.99):.0f} ms "
+            f"p50 {statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms "
             f"(aim: p99 ≤ {2 * RECEIVER_DELAY * 1000 + 100:.0f} ms)"
         )
     finally:
@@ -322,7 +306,7 @@ def main() -> int:
             process.wait(20)
         shutil.rmtree(workdir, ignore_errors=True)
         receivers.join(10)
-        _manage(
+        manage(
             env,
             "shell",
             "-c",

@@ -8,6 +8,7 @@ callback into `StatusReport`s and `InboundMessage`s that `conversations.services
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -135,6 +136,38 @@ class ConfigError(ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
+
+
+_HTTP_URL = re.compile(r"^https?://[^/\s]+(/[^\s]*)?$")
+
+
+def read_string_config(
+    slug: str, config: Mapping[str, Any], keys: frozenset[str] | set[str]
+) -> dict[str, str]:
+    """The given keys of a config whose values are all strings, stripped; empty ones left out.
+
+    An unknown key or a value of another type is a `ConfigError` naming it.
+    """
+    unknown = set(config) - set(keys)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError(f"Unknown {slug} config key: {name}.", field=f"config.{name}")
+    clean: dict[str, str] = {}
+    for key in sorted(keys):
+        value = config.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string.", field=f"config.{key}")
+        if value:
+            clean[key] = value.strip()
+    return clean
+
+
+def read_base_url(clean: Mapping[str, str], default: str) -> str:
+    """The config's ``base_url`` (or ``default``), an http(s) URL without its trailing slash."""
+    base_url = clean.get("base_url", default)
+    if not _HTTP_URL.match(base_url):
+        raise ConfigError("base_url must be an http(s) URL.", field="config.base_url")
+    return base_url.rstrip("/")
 
 
 class Provider(abc.ABC):

@@ -39,6 +39,8 @@ from integrations.providers.base import (
     ProviderError,
     SendResult,
     StatusReport,
+    read_base_url,
+    read_string_config,
 )
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -158,17 +160,7 @@ class TwilioProvider(Provider):
     callback_kinds = frozenset({"status", "inbound"})
 
     def validate_config(self, channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = set(config) - CONFIG_KEYS
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ConfigError(f"Unknown twilio config key: {name}.", field=f"config.{name}")
-        clean: dict[str, Any] = {}
-        for key in CONFIG_KEYS:
-            value = config.get(key)
-            if value is not None and not isinstance(value, str):
-                raise ConfigError(f"{key} must be a string.", field=f"config.{key}")
-            if value:
-                clean[key] = value.strip()
+        clean: dict[str, Any] = read_string_config(self.slug, config, CONFIG_KEYS)
         if not ACCOUNT_SID.match(clean.get("account_sid", "")):
             raise ConfigError(
                 "account_sid is required: AC followed by 32 hexadecimal digits.",
@@ -193,10 +185,7 @@ class TwilioProvider(Provider):
             raise ConfigError(
                 "Give from_number or messaging_service_sid.", field="config.from_number"
             )
-        base_url = clean.get("base_url", DEFAULT_BASE_URL)
-        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", base_url):
-            raise ConfigError("base_url must be an http(s) URL.", field="config.base_url")
-        clean["base_url"] = base_url.rstrip("/")
+        clean["base_url"] = read_base_url(clean, DEFAULT_BASE_URL)
         return clean
 
     def _account_url(self, config: Mapping[str, Any]) -> str:

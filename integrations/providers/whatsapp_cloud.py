@@ -36,6 +36,8 @@ from integrations.providers.base import (
     ProviderError,
     SendResult,
     StatusReport,
+    read_base_url,
+    read_string_config,
 )
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -124,17 +126,7 @@ class WhatsAppCloudProvider(Provider):
     callback_kinds = frozenset({"events"})
 
     def validate_config(self, channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = set(config) - CONFIG_KEYS
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ConfigError(f"Unknown whatsapp_cloud config key: {name}.", field=f"config.{name}")
-        clean: dict[str, Any] = {}
-        for key in CONFIG_KEYS:
-            value = config.get(key)
-            if value is not None and not isinstance(value, str):
-                raise ConfigError(f"{key} must be a string.", field=f"config.{key}")
-            if value:
-                clean[key] = value.strip()
+        clean: dict[str, Any] = read_string_config(self.slug, config, CONFIG_KEYS)
         if not re.match(r"^\d{5,20}$", clean.get("phone_number_id", "")):
             raise ConfigError(
                 "phone_number_id is required (digits).", field="config.phone_number_id"
@@ -145,10 +137,7 @@ class WhatsAppCloudProvider(Provider):
         version = clean.setdefault("api_version", DEFAULT_API_VERSION)
         if not re.match(r"^v\d+\.\d+$", version):
             raise ConfigError("api_version looks like v21.0.", field="config.api_version")
-        base_url = clean.get("base_url", DEFAULT_BASE_URL)
-        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", base_url):
-            raise ConfigError("base_url must be an http(s) URL.", field="config.base_url")
-        clean["base_url"] = base_url.rstrip("/")
+        clean["base_url"] = read_base_url(clean, DEFAULT_BASE_URL)
         return clean
 
     def _phone_url(self, config: Mapping[str, Any]) -> str:
