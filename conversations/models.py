@@ -115,6 +115,9 @@ class Message(models.Model):
     error_code = models.CharField(max_length=64, blank=True, default="", db_default="")
     error_message = models.TextField(blank=True, default="", db_default="")
     attempts = models.PositiveIntegerField(default=0, db_default=0)
+    #: an attempt was made whose outcome is not known (in flight, or its worker died, or
+    #: the provider's answer was lost): before sending again, the provider is asked
+    outcome_unknown = models.BooleanField(default=False, db_default=False)
     # Outbox: when delivery is next due, and when a task for it was last enqueued.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)

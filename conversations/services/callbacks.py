@@ -233,7 +233,11 @@ def apply_due_sandbox_reports(*, now: datetime | None = None, limit: int = 500) 
         done = []
         for report in due:
             found = apply_status_report(
-                StatusReport(status=report.status, provider_message_id=report.provider_message_id)
+                StatusReport(
+                    status=report.status,
+                    provider_message_id=report.provider_message_id,
+                    message_id=report.message_id or None,
+                )
             )
             too_old = now - report.due_at > timedelta(seconds=CALLBACK_PATIENCE_SECONDS)
             if found is not None or too_old:

@@ -333,6 +333,13 @@ ENGIUM_REDISPATCH_AFTER_SECONDS = env.float("ENGIUM_REDISPATCH_AFTER_SECONDS", d
 # How long a worker owns a message it is sending before another may take it over.
 ENGIUM_DELIVERY_LEASE_SECONDS = env.float("ENGIUM_DELIVERY_LEASE_SECONDS", default=120.0)
 ENGIUM_DELIVERY_MAX_ATTEMPTS = env.int("ENGIUM_DELIVERY_MAX_ATTEMPTS", default=8)
+# An attempt whose outcome was lost (its worker died while the provider answered) is looked
+# up at the provider before anything is sent again. Where the provider cannot be asked
+# (WhatsApp Cloud), `fail` fails the message with `delivery_outcome_unknown` (never twice;
+# a later report from the provider still moves it on) and `resend` sends it again.
+ENGIUM_DELIVERY_UNKNOWN_OUTCOME = env.str("ENGIUM_DELIVERY_UNKNOWN_OUTCOME", default="fail")
+if ENGIUM_DELIVERY_UNKNOWN_OUTCOME not in {"fail", "resend"}:
+    raise ImproperlyConfigured("ENGIUM_DELIVERY_UNKNOWN_OUTCOME must be `fail` or `resend`")
 ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS = env.float(
     "ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS", default=5.0
 )

@@ -113,10 +113,20 @@ class ProviderError(Exception):
 
     transient: ClassVar[bool] = False
 
-    def __init__(self, code: str, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
+    ) -> None:
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        #: the request may have reached the provider and been acted on (a read timeout, a
+        #: connection lost before the answer): it is looked up before being sent again
+        self.ambiguous = ambiguous
         super().__init__(f"{code}: {message}")
 
 
@@ -189,6 +199,18 @@ class Provider(abc.ABC):
         ``idempotency_key`` is stable across retries of one message; adapters pass it to
         providers that deduplicate on it. Raises `ProviderError`.
         """
+
+    def find_sent(
+        self, config: Mapping[str, Any], message: OutboundMessage, *, since: datetime
+    ) -> list[str] | None:
+        """The provider's IDs of messages it took for ``message`` since ``since``.
+
+        Asked before a message is sent again after an attempt whose outcome was never
+        recorded (the worker died while the provider was answering): ``[]`` means the
+        provider surely never took it, and sending is safe. None (the default) means this
+        provider cannot tell. Raises `ProviderError` when the provider cannot be asked now.
+        """
+        return None
 
     #: the kinds of callback the provider posts, each to its own URL
     #: (``{ENGIUM_PUBLIC_URL}/callbacks/{tenant ID}/{integration ID}/{kind}``)
