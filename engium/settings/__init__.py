@@ -94,6 +94,11 @@ TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 # One `SET search_path` per connection and tenant switch instead of one per cursor.
 TENANT_LIMIT_SET_CALLS = True
+# New tenants' schemas are cloned from this schema, which `migrate_schemas` keeps migrated
+# (tenants/provisioning.py); without it they are migrated one by one.
+ENGIUM_TENANT_TEMPLATE_SCHEMA = env.str("ENGIUM_TENANT_TEMPLATE_SCHEMA", default="tenant_template")
+# Tenants `migrate_schemas` migrates at once (processes); 0: min(4, CPUs).
+ENGIUM_MIGRATION_PROCESSES = env.int("ENGIUM_MIGRATION_PROCESSES", default=0)
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
