@@ -8,7 +8,11 @@ from conversations.services.callbacks import (
     receive_callback,
     redispatch_pending_callbacks,
 )
-from conversations.services.conversations import close_conversation, close_idle_conversations
+from conversations.services.conversations import (
+    close_conversation,
+    close_idle_conversations,
+    hand_back_to_agent,
+)
 from conversations.services.delivery import (
     APPLY_STATUS_REPORT,
     DELIVER_MESSAGE,
@@ -36,6 +40,7 @@ __all__ = [
     "close_idle_conversations",
     "deliver_message",
     "dispatch_delivery",
+    "hand_back_to_agent",
     "mark_undispatched",
     "process_callback",
     "receive_callback",
