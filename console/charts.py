@@ -95,7 +95,7 @@ def stacked_bars(title: str, days: list[date], counts: dict[date, dict[str, int]
                     label=f"{day:%b %d}: {n} {status}",
                 )
             )
-        if index % 7 == 0 or index == len(days) - 1:
+        if (len(days) - 1 - index) % 7 == 0:  # weekly, ending today
             chart.day_labels.append((round(x + slot * 0.35, 1), f"{day:%b %d}"))
     for step in range(0, 5):
         value = scale_top * step // 4

@@ -32,7 +32,7 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = BASE_DIR / ".artifacts" / "browser"
 AXE = BASE_DIR / "static" / "vendor" / "axe-core" / "axe.min.js"
-PASSWORD = "console e2e password"  # noqa: S105
+PASSWORD = "console e2e password"
 
 if not CHROMIUM.exists():  # pragma: no cover - .ci/run installs it
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
@@ -108,7 +108,8 @@ class Visit:
                 const result = await axe.run(document, {resultTypes: ["violations"]});
                 return result.violations
                     .filter(v => v.impact === "serious" || v.impact === "critical")
-                    .map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(" ")).join(", ")}`);
+                    .map(v => `${v.id} (${v.impact}): `
+                        + v.nodes.map(n => n.target.join(" ")).join(", "));
             }"""
         )
         assert violations == [], f"{name}: {violations}"
@@ -232,7 +233,9 @@ def test_an_owner_goes_from_login_to_a_message_read(
         bubble = page.locator(f"li#{message_id}")
         expect(bubble).to_be_visible()
         expect(bubble).to_have_attribute("data-status", "read", timeout=30_000)
-        expect(bubble.locator(".history li")).to_have_count(5)  # queued, sending, sent, delivered, read
+        expect(bubble.locator(".history li")).to_have_count(
+            5
+        )  # queued, sending, sent, delivered, read
         visit.check("conversation-read")
         assert receiver.received  # and the read event went out too
 
@@ -280,16 +283,19 @@ def test_a_viewer_cannot_change_settings(
     visit.go("/console/settings/integrations/")
     statuses = page.evaluate(
         """async () => {
-            const token = document.cookie.split("; ").find(c => c.startsWith("csrftoken=")).split("=")[1];
+            const token = document.cookie.split("; ")
+                .find(c => c.startsWith("csrftoken=")).split("=")[1];
             const post = async (url, fields) => {
                 const body = new URLSearchParams({csrfmiddlewaretoken: token, ...fields});
-                return (await fetch(url, {method: "POST", body, credentials: "same-origin"})).status;
+                const answer = await fetch(url, {method: "POST", body, credentials: "same-origin"});
+                return answer.status;
             };
+            const settings = "/console/settings/";
             return [
-                await post("/console/settings/integrations/new/", {channel: "sms", provider: "sandbox"}),
-                await post("/console/settings/webhooks/", {url: "http://127.0.0.1:9/x", events: "*"}),
-                await post("/console/settings/api-keys/", {name: "forged"}),
-                await post("/console/settings/members/", {email: "x@example.com", role: "owner"}),
+                await post(settings + "integrations/new/", {channel: "sms", provider: "sandbox"}),
+                await post(settings + "webhooks/", {url: "http://127.0.0.1:9/x", events: "*"}),
+                await post(settings + "api-keys/", {name: "forged"}),
+                await post(settings + "members/", {email: "x@example.com", role: "owner"}),
             ];
         }"""
     )
