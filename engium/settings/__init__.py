@@ -262,6 +262,11 @@ for _key in ENGIUM_ENCRYPTION_KEYS:
 
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
+# In production the console's cookies are `__Host-` cookies: HTTPS only, this host only
+# (never a parent domain), whole site.
+if PRODUCTION:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 # Forwarded headers are trusted only when a proxy that overwrites them stands in front
 # (`deploy/nginx.conf`); a client could set them otherwise.
