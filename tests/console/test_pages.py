@@ -119,6 +119,32 @@ def test_webhook_endpoint_secret_test_event_and_replay(
     assert delivery.event_id.encode() in log.content
     assert delivery.event_id.encode() not in owner.get(base, {"status": "failed"}).content
 
+    # replay one, and replay the failed ones
+    with tenant_a.schema():
+        Delivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=9)
+    owner.post(f"{base}replay-failed", {"days": "1"})
+    with tenant_a.schema():
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts) == ("pending", 0)
+        Delivery.objects.filter(pk=delivery.pk).update(status="succeeded", attempts=1)
+    owner.post(f"{base}deliveries/{delivery.event_id}/replay")
+    with tenant_a.schema():
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts) == ("pending", 0)
+
+    # replay one, and replay the failed ones
+    with tenant_a.schema():
+        Delivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=9)
+    owner.post(f"{base}replay-failed", {"days": "1"})
+    with tenant_a.schema():
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts) == ("pending", 0)
+        Delivery.objects.filter(pk=delivery.pk).update(status="succeeded", attempts=1)
+    owner.post(f"{base}deliveries/{delivery.event_id}/replay")
+    with tenant_a.schema():
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts) == ("pending", 0)
+
     owner.post(f"{base}disable")
     with tenant_a.schema():
         endpoint.refresh_from_db()
