@@ -105,11 +105,24 @@ class TwilioForm(IntegrationForm):
 
 class WhatsAppCloudForm(IntegrationForm):
     provider = "whatsapp_cloud"
-    config_fields = ("phone_number_id", "access_token", "app_secret", "verify_token", "api_version")
+    config_fields = (
+        "phone_number_id",
+        "business_account_id",
+        "access_token",
+        "app_secret",
+        "verify_token",
+        "api_version",
+    )
     secret_fields = frozenset({"access_token", "app_secret", "verify_token"})
 
     phone_number_id = forms.CharField(
         label="Phone number ID", max_length=20, help_text="Digits, from WhatsApp Manager."
+    )
+    business_account_id = forms.CharField(
+        label="Business account ID",
+        max_length=20,
+        required=False,
+        help_text="Digits, from WhatsApp Manager (for your reference).",
     )
     access_token = forms.CharField(label="Access token", max_length=1000)
     app_secret = forms.CharField(

@@ -64,6 +64,9 @@ TEMPLATE_LANGUAGES = {
 }
 CONFIG_KEYS = {
     "phone_number_id",
+    # The WhatsApp Business Account the number belongs to: optional, for the tenant's own
+    # reference (the console asks for it); sends and callbacks need only the number's ID.
+    "business_account_id",
     "access_token",
     "app_secret",
     "verify_token",
@@ -131,6 +134,9 @@ class WhatsAppCloudProvider(Provider):
             raise ConfigError(
                 "phone_number_id is required (digits).", field="config.phone_number_id"
             )
+        account = clean.get("business_account_id")
+        if account is not None and not re.match(r"^\d{5,20}$", account):
+            raise ConfigError("business_account_id is digits.", field="config.business_account_id")
         for key in ("access_token", "app_secret", "verify_token"):
             if not clean.get(key):
                 raise ConfigError(f"{key} is required.", field=f"config.{key}")

@@ -204,3 +204,30 @@ def test_the_overview_charts_sends_by_channel(owner: Client, tenant_a: TenantFix
     sms = next(chart for chart in page.context["charts"] if chart.title == "SMS")
     assert sms.total >= 1 and sms.bars
     assert page.context["rate_limit"] == tenant_a.tenant.effective_rate_limit
+
+
+def test_an_owner_connects_whatsapp_cloud_with_its_business_account(
+    owner: Client, tenant_a: TenantFixture
+) -> None:
+    fields = {
+        "channel": "whatsapp",
+        "provider": "whatsapp_cloud",
+        "name": "Meta",
+        "phone_number_id": "1234567890",
+        "business_account_id": "not digits",
+        "access_token": "meta-access-token",
+        "app_secret": "meta-app-secret",
+        "verify_token": "meta-verify-token",
+    }
+    refused = owner.post("/console/settings/integrations/new/", fields)
+    assert refused.context["form"].errors["business_account_id"] == [
+        "business_account_id is digits."
+    ]
+    answer = owner.post(
+        "/console/settings/integrations/new/", {**fields, "business_account_id": "9876543210"}
+    )
+    assert answer.status_code == 302
+    page = owner.get(answer["Location"])
+    assert b"9876543210" in page.content
+    for secret in (b"meta-access-token", b"meta-app-secret", b"meta-verify-token"):
+        assert secret not in page.content

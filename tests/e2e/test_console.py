@@ -195,10 +195,10 @@ def test_an_owner_goes_from_login_to_a_message_read(
 
         wait_until(test_event_logged, 30, "the test event in the delivery log", interval=1)
         expect(page.locator("li.delivery table.attempts")).to_contain_text("200")
+        visit.check("webhook-detail")
         page.get_by_label("Status").select_option("failed")
         page.get_by_role("button", name="Filter").click()
         expect(page.locator("li.delivery")).to_have_count(0)
-        visit.check("webhook-detail")
 
         # API keys: create one (shown once), use it, revoke it.
         page.get_by_role("link", name="API keys").click()
