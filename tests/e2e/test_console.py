@@ -249,6 +249,17 @@ def test_an_owner_goes_from_login_to_a_message_read(
         )
         api.close()
 
+    # Members: invite a teammate as developer.
+    page.get_by_role("link", name="Members").click()
+    page.get_by_label("Email").fill("teammate@example.com")
+    page.locator("#id_role").select_option("developer")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.get_by_role("status")).to_contain_text("Invited teammate@example.com as Developer")
+    visit.check("members")
+    page.get_by_role("link", name="Change password").click()
+    visit.check("password-change")
+    page.get_by_role("link", name="Back to the console").click()
+
     # The overview now charts the send.
     page.get_by_role("link", name="Overview").click()
     expect(page.locator("figure.chart").first).to_contain_text("1 sends")
