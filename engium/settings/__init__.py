@@ -303,7 +303,6 @@ LOGIN_REDIRECT_URL = "console:home"
 LOGOUT_REDIRECT_URL = "console:login"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 SESSION_COOKIE_SAMESITE = "Lax"
-CSRF_COOKIE_HTTPONLY = False  # the console's htmx requests read it (X-CSRFToken)
 # Password reset and member invitations. EMAIL_URL, e.g. smtp+tls://user:password@host:587;
 # the default prints mails on the web process's standard output.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
