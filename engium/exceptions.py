@@ -144,6 +144,19 @@ class RateLimited(EngiumError):
     message = "Too many requests."
 
 
+class ServiceUnavailable(EngiumError):
+    """The database could not be reached or gave up on the request (a restart, a failover,
+    a deadlock): nothing was changed, and trying again shortly is the cure."""
+
+    code = "service_unavailable"
+    status = 503
+    message = "The service is briefly unavailable; the request changed nothing. Try again."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": "1"})
+        super().__init__(message, **kwargs)
+
+
 class InternalError(EngiumError):
     code = "internal_error"
     status = 500
