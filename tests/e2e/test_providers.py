@@ -127,7 +127,10 @@ def _post_form(url: str, params: dict[str, str]) -> httpx.Response:
 def test_whatsapp_cloud_send_status_and_inbound(
     stack: Stack, live_tenant: Tenant, graph_api: FakeGraph
 ) -> None:
-    integration = _connect(live_tenant, "whatsapp", "whatsapp_cloud", graph_api.config())
+    # A free-form send to a recipient who never wrote: without the 24-hour window check.
+    integration = _connect(
+        live_tenant, "whatsapp", "whatsapp_cloud", graph_api.config(session_window=False)
+    )
     urls = integration["callback_urls"]
     assert isinstance(urls, dict)
     events_url = urls["events"]
