@@ -131,6 +131,7 @@ class SendMessageView(EngiumAPIView):
                 template=content.get("template"),
             ),
             agent_role_id=str(data["agent_role_id"]) if data.get("agent_role_id") else None,
+            default_language=self.request.tenant.default_language,  # type: ignore[attr-defined]
         )
         return idempotency.Answer(status=status.HTTP_201_CREATED, body=render_send_result(message))
 

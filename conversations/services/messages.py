@@ -66,8 +66,12 @@ def send_message(
     channel: str,
     content: MessageContent,
     agent_role_id: str | None = None,
+    default_language: str | None = None,
 ) -> Message:
     """Queue an outbound message in the current tenant; returns it with its conversation.
+
+    A template is rendered in its requested language, else ``default_language`` (the
+    tenant's; read from the connection's tenant when not given), else English.
 
     The message joins the recipient's open conversation on the channel or opens one. The
     message row and its delivery request (``next_attempt_at``) are recorded in one
@@ -84,7 +88,7 @@ def send_message(
     if content.template is not None:
         rendered = render_template(
             content.template,
-            default_language=_tenant_language(),
+            default_language=default_language or _tenant_language(),
             require_approval=channel in routing.native_template_channels,
         )
         content = replace(
@@ -166,7 +170,6 @@ def check_session_window(channel: str, recipient: str, *, now: datetime | None =
             "message to start a conversation. Send one with message.template "
             "(see /api/v1/templates)."
         )
-        closed_at = None
     else:
         closed_at = iso_time(last_inbound + SESSION_WINDOW)
         message = (
@@ -174,16 +177,7 @@ def check_session_window(channel: str, recipient: str, *, now: datetime | None =
             "last wrote): WhatsApp takes only a template message now. Send one with "
             "message.template (see /api/v1/templates)."
         )
-    raise OutsideSessionWindow(
-        message,
-        field="message",
-        details=[
-            {
-                "last_inbound_at": iso_time(last_inbound),
-                "window_closed_at": closed_at,
-            }
-        ],
-    )
+    raise OutsideSessionWindow(message, field="message")
 
 
 def receive_message(integration: Integration, inbound: InboundMessage) -> Message:

@@ -18,8 +18,8 @@ from integrations.providers.base import (
 from integrations.providers.whatsapp_cloud import WhatsAppCloudProvider, hub_signature
 from tests.fakes import (
     ACCESS_TOKEN,
-    BUSINESS_ACCOUNT_ID,
     APP_SECRET,
+    BUSINESS_ACCOUNT_ID,
     PHONE_NUMBER_ID,
     VERIFY_TOKEN,
     FakeGraph,
@@ -198,7 +198,9 @@ def test_listing_templates_follows_the_pages(fake: FakeGraph) -> None:
     listing = fixture("whatsapp_cloud", "templates__list")
     first = {**listing, "paging": {**listing["paging"], "next": "https://graph/next"}}
     fake.replies.append(Reply(body=first))
-    fake.replies.append(Reply(body={"data": [{"name": "bye", "language": "de", "status": "PAUSED"}]}))
+    fake.replies.append(
+        Reply(body={"data": [{"name": "bye", "language": "de", "status": "PAUSED"}]})
+    )
     reports = meta.list_templates(fake.config(business_account_id=BUSINESS_ACCOUNT_ID))
     assert [(r.name, r.language, r.status, r.reason) for r in reports] == [
         ("order_update", "es", "approved", ""),

@@ -123,9 +123,7 @@ def test_update_sets_and_removes_bodies_and_checks_variables_again(
     assert mismatch.status_code == 400 and error_of(mismatch)["field"] == "bodies.es"
     renamed = api.patch(path, tenant=tenant_a, json_body={"name": "other"})
     assert renamed.status_code == 400 and error_of(renamed)["field"] == "name"
-    emptied = api.patch(
-        path, tenant=tenant_a, json_body={"bodies": dict.fromkeys(body["bodies"])}
-    )
+    emptied = api.patch(path, tenant=tenant_a, json_body={"bodies": dict.fromkeys(body["bodies"])})
     assert emptied.status_code == 400 and error_of(emptied)["field"] == "bodies"
     # nothing of the refused changes stuck
     assert api.get(path, tenant=tenant_a).json()["bodies"] == body["bodies"]
