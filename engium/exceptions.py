@@ -80,6 +80,24 @@ class TemplateNotFound(EngiumError):
     message = "No template with this ID exists."
 
 
+class TemplateLanguageUnavailable(EngiumError):
+    code = "template_language_unavailable"
+    message = "The template has no body in the requested, the default or the English language."
+
+
+class TemplateNotApproved(EngiumError):
+    code = "template_not_approved"
+    message = "WhatsApp has not approved this template in this language."
+
+
+class OutsideSessionWindow(EngiumError):
+    code = "outside_session_window"
+    message = (
+        "The recipient has not written in the last 24 hours: WhatsApp takes only a template "
+        "message now."
+    )
+
+
 class AuthenticationFailed(EngiumError):
     code = "authentication_failed"
     status = 401

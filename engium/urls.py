@@ -18,6 +18,7 @@ register_converter(PublicIdConverter, "public_id")
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("conversations.urls")),
     path("", include("integrations.urls")),
+    path("", include("message_templates.urls")),
     path("", include("tenants.urls")),
     path("", include("webhooks.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -85,7 +85,8 @@ def deliver_message(message_id: str) -> Message | None:
             text=message.text,
             media_url=message.media_url or None,
             media_type=message.media_type or None,
-            template=message.template,
+            # Providers that take templates as such get them; the others the rendered text.
+            template=message.provider_template if provider.sends_templates else None,
             language=_tenant_language(),
             # Our ID rides in the URL (which the provider signs), so that its reports find
             # the message even if the outcome of this send is never recorded.

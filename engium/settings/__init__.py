@@ -85,6 +85,7 @@ TENANT_APPS = [
     "django.contrib.contenttypes",
     "agents",
     "integrations",
+    "message_templates",
     "conversations",
     "webhooks",
 ]
@@ -211,6 +212,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {
         "task": "conversations.purge_idempotency_keys",
         "schedule": 3600.0,
+    },
+    # WhatsApp's template review: statuses read from Graph, lost submissions made again.
+    "sync-templates": {
+        "task": "message_templates.sync_templates",
+        "schedule": env.float("ENGIUM_TEMPLATE_SYNC_SECONDS", default=600.0),
     },
     "refresh-status": {
         "task": "engium.refresh_status",
