@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0004_idempotency_keys'),
+        ('conversations', '0005_message_outcome_unknown'),
         ('integrations', '0004_callback_query'),
     ]
 
