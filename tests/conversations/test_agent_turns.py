@@ -395,3 +395,41 @@ def test_a_model_that_times_out_leaves_the_answer_to_the_builtin_agent(
 
     assert reply is not None and reply.text == "El envío cuesta 5 €."
     assert len(model.received) == 1
+
+
+# ------------------------------------------------------------------ provider callbacks
+
+
+def test_a_whatsapp_cloud_inbound_is_answered_through_graph(
+    tenant_a: TenantFixture, django_capture_on_commit_callbacks: Any, agents_queue: Any
+) -> None:
+    from tests.conversations.test_provider_callbacks import post_meta, process_all, whatsapp_cloud
+    from tests.fakes import FakeGraph, fixture
+
+    make_role(
+        tenant_a,
+        language="en",
+        knowledge=[{"question": "Where is my order?", "answer": "It ships today."}],
+    )
+    with FakeGraph() as graph:
+        meta = whatsapp_cloud(tenant_a, graph)
+        assert (
+            post_meta(tenant_a, meta, fixture("whatsapp_cloud", "inbound__text")).status_code == 200
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            process_all(tenant_a)
+        with tenant_a.schema():
+            inbound = Message.objects.get(direction="inbound")
+        assert inbound.agent_turn == AgentTurn.PENDING
+        assert [inbound.id] in published_turns(agents_queue, tenant_a.tenant.schema_name)
+
+        reply = answer(tenant_a, inbound.id)
+        assert reply is not None and reply.text == "It ships today."
+        assert reply.integration_id == meta.id
+        with tenant_a.schema():
+            services.deliver_message(reply.id)
+
+    [sent] = [r for r in graph.received if r.path.endswith("/messages")]
+    body = json.loads(sent.body)
+    assert body["to"].lstrip("+") == "15550102999"
+    assert body["text"]["body"] == "It ships today."
