@@ -126,3 +126,29 @@ def _event_types(tenant: Tenant) -> list[str]:
     schema = TenantModel.objects.get(public_id=tenant.id).schema_name
     with schema_context(schema):
         return list(Event.objects.order_by("id").values_list("type", flat=True))
+
+
+def test_an_inbound_message_received_while_the_broker_is_down_is_answered_after(
+    stack: Stack, live_tenant: Tenant
+) -> None:
+    role = live_tenant.client.post("agent-roles", json=ROLE)
+    assert role.status_code == 201, role.text
+    integration_id = _whatsapp_integration(live_tenant)
+
+    stack.broker.stop()
+    try:
+        question = _write_in(live_tenant, integration_id, "¿Cuál es el horario de atención?")
+    finally:
+        stack.broker.start()
+
+    # the sweep publishes the turn once the broker is back; the agent answers exactly once
+    conversation_id = question["conversation_id"]
+    try:
+        answers = wait_until(
+            lambda: _outbound(live_tenant, conversation_id), 60, "answered after the outage"
+        )
+    except AssertionError:
+        print(stack.logs())
+        raise
+    assert [m["text"] for m in answers] == ["Abrimos de 9 a 18 h."]
+    assert _agent_turn(live_tenant, question["id"]) == "answered"
