@@ -18,8 +18,10 @@ first message of a conversation, and a polite fallback in the role's language an
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from agents import phrases
 from agents.roles import KnowledgeEntry, RoleSpec
@@ -46,30 +48,41 @@ def _related(a: str, b: str) -> bool:
     return common >= MIN_STEM and common * 4 >= len(short) * 3
 
 
+@lru_cache(maxsize=8192)
+def _question_words(question: str, language: str) -> frozenset[str]:
+    # A worker answers many messages with the same roles: their questions are read once.
+    return frozenset(content_words(question, language))
+
+
 def best_match(entries: Sequence[KnowledgeEntry], message: str, language: str) -> Match | None:
     """The entry whose question best matches ``message``, if any scores `THRESHOLD`."""
     asked = set(content_words(message, language))
     if not asked or not entries:
         return None
-    questions = [set(content_words(entry.question, language)) for entry in entries]
+    questions = [_question_words(entry.question, language) for entry in entries]
     count = len(entries)
+    # Question words are weighted by the questions holding them; the message's words by the
+    # questions holding a related word: (entries × words) checks per message word.
+    holding = Counter(word for question in questions for word in question)
 
-    def weight(word: str) -> float:
-        found = sum(1 for question in questions if any(_related(word, w) for w in question))
+    def idf(found: int) -> float:
         return math.log((count + 1) / (found + 1)) + 1.0 if found else 1.0
 
-    asked_weight = {word: weight(word) for word in asked}
+    asked_weight = {
+        word: idf(sum(1 for q in questions if any(_related(word, w) for w in q))) for word in asked
+    }
+    asked_total = sum(asked_weight.values())
     best: Match | None = None
     for entry, question in zip(entries, questions, strict=True):
         if not question:
             continue
-        question_weight = sum(weight(word) for word in question)
+        question_weight = sum(idf(holding[word]) for word in question)
         matched = sum(
             value
             for word, value in asked_weight.items()
             if any(_related(word, w) for w in question)
         )
-        score = matched / math.sqrt(sum(asked_weight.values()) * question_weight)
+        score = matched / math.sqrt(asked_total * question_weight)
         if score >= THRESHOLD and (best is None or score > best.score):
             best = Match(entry=entry, score=score)
     return best
