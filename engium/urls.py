@@ -16,6 +16,7 @@ from engium.middleware import is_api_request
 register_converter(PublicIdConverter, "public_id")
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", include("agents.urls")),
     path("", include("conversations.urls")),
     path("", include("integrations.urls")),
     path("", include("message_templates.urls")),
