@@ -50,6 +50,11 @@ def process_callback(callback_id: int) -> None:
     services.process_callback(callback_id)
 
 
+@shared_task(name=services.FETCH_INBOUND_MEDIA, acks_late=True)
+def fetch_inbound_media(fetch_id: int) -> None:
+    services.fetch_inbound_media(fetch_id)
+
+
 @shared_task(name="conversations.sweep_undelivered")
 def sweep_undelivered() -> int:
     """Re-dispatch every tenant's overdue messages (the outbox sweep)."""
@@ -63,6 +68,7 @@ def sweep_undelivered() -> int:
                 services.redispatch_overdue_messages,
                 services.redispatch_pending_callbacks,
                 services.apply_due_sandbox_reports,
+                services.redispatch_media_fetches,
             ):
                 try:
                     total += sweep()

@@ -19,6 +19,11 @@ from conversations.services.delivery import (
     mark_undispatched,
     redispatch_overdue_messages,
 )
+from conversations.services.inbound_media import (
+    FETCH_INBOUND_MEDIA,
+    fetch_inbound_media,
+    redispatch_media_fetches,
+)
 from conversations.services.messages import MessageContent, receive_message, send_message
 from conversations.services.statuses import change_message_status
 
@@ -26,6 +31,7 @@ __all__ = [
     "APPLY_STATUS_REPORT",
     "DELIVER_MESSAGE",
     "DELIVER_MESSAGES",
+    "FETCH_INBOUND_MEDIA",
     "PROCESS_CALLBACK",
     "MessageContent",
     "accept_callback",
@@ -36,10 +42,12 @@ __all__ = [
     "close_idle_conversations",
     "deliver_message",
     "dispatch_delivery",
+    "fetch_inbound_media",
     "mark_undispatched",
     "process_callback",
     "receive_callback",
     "receive_message",
+    "redispatch_media_fetches",
     "redispatch_overdue_messages",
     "redispatch_pending_callbacks",
     "send_message",

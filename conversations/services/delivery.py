@@ -35,6 +35,7 @@ from integrations.providers.base import (
 )
 from integrations.providers.registry import UnknownProvider, get_provider
 from integrations.services import record_provider_exchanges
+from media.signing import refresh_media_url
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ def deliver_message(message_id: str) -> Message | None:
             channel=message.channel,
             recipient=message.recipient,
             text=message.text,
-            media_url=message.media_url or None,
+            # Our media URLs are signed afresh: the provider fetches within their validity.
+            media_url=refresh_media_url(message.media_url) if message.media_url else None,
             media_type=message.media_type or None,
             template=message.template,
             language=_tenant_language(),

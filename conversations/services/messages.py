@@ -32,6 +32,7 @@ from engium.ids import new_id
 from engium.tenancy import current_schema
 from integrations.models import Integration
 from integrations.providers.base import InboundMessage
+from media.services import check_media_for_send
 from webhooks.models import Event, EventType
 from webhooks.services.events import dispatch_new_deliveries, fan_out_sql
 
@@ -63,6 +64,9 @@ def send_message(
     never lost.
     """
     recipient = normalize_recipient(recipient)
+    if content.media_url:
+        # Our own media URL: its signature, tenant, media type and the channel's limits.
+        check_media_for_send(content.media_url, media_type=content.media_type, channel=channel)
     if agent_role_id is not None and not AgentRole.objects.filter(pk=agent_role_id).exists():
         raise AgentRoleNotFound(field="agent_role_id")
     if content.template is not None:
