@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from engium.api.pagination import ListQuerySerializer
@@ -16,10 +17,14 @@ from media import signing
 from media.models import MediaFile, MediaOrigin, MediaType
 
 
+@extend_schema_field({"type": "string", "format": "binary"})
+class UploadedFileField(serializers.FileField):
+    """A multipart file part (documented as binary: it is never answered back)."""
+
+
 class MediaUploadSerializer(StrictSerializer):
-    file = serializers.FileField(
+    file = UploadedFileField(
         allow_empty_file=False,
-        use_url=False,
         help_text=(
             "The file. Its type is detected from its content; a name or declared type that "
             "contradicts the content is refused (`media_type_mismatch`)."
