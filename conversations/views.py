@@ -79,7 +79,11 @@ class SendMessageView(EngiumAPIView):
                     f"The request is not valid: a field (`validation_error`), {MALFORMED_BODY}, "
                     "the recipient (`invalid_recipient`), no active integration for the channel "
                     "(`channel_not_configured`), an unknown `agent_role_id` "
-                    "(`agent_role_not_found`) or template (`template_not_found`)."
+                    "(`agent_role_not_found`) or template (`template_not_found`), or an "
+                    "Engium media URL that is not valid (`invalid_media_url`), expired "
+                    "(`media_url_expired`), not this tenant's (`media_not_found`), of another "
+                    "type (`media_type_mismatch`) or too large for the channel "
+                    "(`media_too_large`, `media_not_supported`)."
                 ),
             ),
         },

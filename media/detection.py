@@ -99,6 +99,8 @@ def detect(head: bytes) -> Detected:
     kind = filetype.guess(head) if head else None
     if kind is not None:
         mime = _ALIASES.get(kind.mime, kind.mime)
+        if mime == "video/mp4" and head[4:8] == b"ftyp" and head[8:11] in {b"3gp", b"3g2"}:
+            mime = "video/3gpp"  # filetype reads every ISO media file's brand as MP4
         if mime not in ALLOWED_TYPES:
             raise UnsupportedFileType(
                 f"This file is {kind.mime}, which cannot be sent as media.", field="file"

@@ -131,6 +131,20 @@ def _delete_bytes(path: str) -> None:
         logger.exception("could not delete a media file's bytes", extra={"path": path})
 
 
+def media_of_url(url: str) -> MediaFile | None:
+    """The current tenant's media file behind one of our URLs (its age aside), if any."""
+    token = signing.token_of(url)
+    if token is None:
+        return None
+    try:
+        parsed = signing.read_token(token, check_age=False)
+    except signing.BadMediaURL:
+        return None
+    if parsed.tenant_id != current_tenant_public_id():
+        return None
+    return MediaFile.objects.filter(pk=parsed.media_id).first()
+
+
 def check_media_for_send(url: str, *, media_type: str, channel: str) -> MediaFile | None:
     """For a send with one of our media URLs: the media file it names, checked.
 

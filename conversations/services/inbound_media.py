@@ -118,7 +118,7 @@ def fetch_inbound_media(fetch_id: int) -> MediaFetch | None:
             )
         logger.info(
             "inbound media stored",
-            extra={"message": fetch.message_id, "media": media.id, "declared": declared},
+            extra={"message_id": fetch.message_id, "media_id": media.id, "declared": declared},
         )
     except UnknownProvider:
         return _fail(fetch, "provider_unknown: the provider is not installed.")
@@ -159,7 +159,8 @@ def _attach(fetch: MediaFetch, media: MediaFile) -> MediaFetch:
 
 def _fail(fetch: MediaFetch, error: str) -> MediaFetch:
     logger.warning(
-        "inbound media could not be fetched", extra={"message": fetch.message_id, "error": error}
+        "inbound media could not be fetched",
+        extra={"message_id": fetch.message_id, "error": error},
     )
     fetch.state = FetchState.FAILED
     fetch.error = error[:4000]

@@ -23,6 +23,8 @@ class OutboundMessage:
     text: str
     media_url: str | None = None
     media_type: str | None = None
+    #: the file's name, where known (uploaded media): WhatsApp shows it on documents
+    media_filename: str | None = None
     #: a template reference ``{"id", "language"?, "variables"?}`` (the send's shape)
     template: Mapping[str, Any] | None = None
     #: the tenant's language (``en``, ``pt_BR``, …): voice adapters speak in it

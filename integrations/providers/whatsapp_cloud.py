@@ -166,6 +166,8 @@ class WhatsAppCloudProvider(Provider):
             media: dict[str, Any] = {"link": message.media_url}
             if message.text and message.media_type != "audio":  # audio takes no caption
                 media["caption"] = message.text
+            if message.media_type == "document" and message.media_filename:
+                media["filename"] = message.media_filename
             body.update({"type": message.media_type, message.media_type: media})
         else:
             body.update(type="text", text={"preview_url": False, "body": message.text})

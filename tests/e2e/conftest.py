@@ -107,6 +107,8 @@ class Stack:
                 "CELERY_BROKER_URL": self.broker.url,
                 "ENGIUM_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
                 "ENGIUM_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
+                # Media files of the stack's processes, never the checkout's `.engium/media`.
+                "ENGIUM_MEDIA_ROOT": str(workdir / "media"),
                 "ENGIUM_OUTBOX_SWEEP_SECONDS": "1",
                 # A worker killed mid-send is taken over within seconds, not minutes.
                 "ENGIUM_DELIVERY_LEASE_SECONDS": "5",

@@ -159,3 +159,23 @@ def test_a_stored_message_shows_a_fresh_url(
         )
     shown = api.get(f"messages/{sent['id']}", tenant=tenant_a).json()["media_url"]
     assert Client().get(media_path(shown)).status_code == 200
+
+
+def test_a_document_goes_to_whatsapp_cloud_with_its_name_and_audio_without_caption(
+    api: ApiClient, tenant_a: TenantFixture, graph_api: FakeGraph
+) -> None:
+    create_integration(
+        tenant_a, "whatsapp", "whatsapp_cloud", is_default=True, **graph_api.config()
+    )
+    document = uploaded(tenant_a, pdf(), "Invoice 42.pdf")
+    response = media_send(
+        api, tenant_a, document["media_url"], "document", message={"text": "Your invoice"}
+    )
+    assert response.status_code == 201, response.content
+    with tenant_a.schema():
+        deliver_message(response.json()["message"]["id"])
+    body = json.loads(graph_api.received[0].body)
+    assert body["type"] == "document"
+    assert body["document"]["filename"] == "Invoice 42.pdf"
+    assert body["document"]["caption"] == "Your invoice"
+    assert Client().get(media_path(body["document"]["link"])).status_code == 200
