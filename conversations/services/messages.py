@@ -64,11 +64,11 @@ def send_message(
     never lost.
     """
     recipient = normalize_recipient(recipient)
+    if agent_role_id is not None and not AgentRole.objects.filter(pk=agent_role_id).exists():
+        raise AgentRoleNotFound(field="agent_role_id")
     if content.media_url:
         # Our own media URL: its signature, tenant, media type and the channel's limits.
         check_media_for_send(content.media_url, media_type=content.media_type, channel=channel)
-    if agent_role_id is not None and not AgentRole.objects.filter(pk=agent_role_id).exists():
-        raise AgentRoleNotFound(field="agent_role_id")
     if content.template is not None:
         raise TemplateNotFound(field="message.template.id")
 

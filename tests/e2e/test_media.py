@@ -141,3 +141,29 @@ def test_inbound_whatsapp_media_is_fetched_by_the_worker(
     assert message["details"]["media_id"].startswith("med_")
     served = httpx.get(message["media_url"], timeout=20)
     assert served.headers["Content-Type"] == "image/png" and served.content == photo
+
+
+def test_nginx_passes_uploads_up_to_100_mb_and_keeps_other_bodies_small(
+    stack: Stack, live_tenant: Tenant, proxy: str
+) -> None:
+    headers = dict(live_tenant.client.headers)
+    # 20 MB: past nginx's 16m for every other path, a document-sized upload for WhatsApp
+    big = png(2600, 2600, noise=True)
+    assert 16 * 1024 * 1024 < len(big) < 100_000_000
+    answer = httpx.post(
+        f"{proxy}/api/v1/media",
+        files={"file": ("scan.png", big, "image/png")},
+        headers=headers,
+        timeout=60,
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["size"] == len(big)
+    # the API's own 1 MiB cap still answers every other endpoint, in its JSON shape
+    refused = httpx.post(
+        f"{proxy}/api/v1/conversations/send",
+        content=b" " * (2 * 1024 * 1024),
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert refused.status_code == 413
+    assert refused.json()["error"]["code"] == "payload_too_large"
