@@ -7,7 +7,6 @@ import re
 import socket
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,8 +14,6 @@ import pytest
 from tests.e2e.conftest import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
-
-BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def test_every_asset_of_the_api_docs_is_served_by_gunicorn(stack: Stack) -> None:
