@@ -245,6 +245,8 @@ def proxy(stack: Stack) -> Iterator[str]:
             pytest.fail("nginx is required (ENGIUM_REQUIRE_NGINX) but not installed")
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
     prefix = Path(tempfile.mkdtemp(prefix="engium-nginx-"))
+    # nginx's workers (not root) write large request bodies under it (client_body_temp_path).
+    prefix.chmod(0o755)
     port = free_port()
     config = (
         (BASE_DIR / "deploy" / "nginx.conf")
