@@ -138,18 +138,31 @@ def media_type_of(content_type: str) -> str | None:
     return str(MediaType.DOCUMENT) if "/" in mime else None
 
 
+#: MP4 (ISO base media) files hold audio, video or both, and their brand does not say which
+#: reliably: a declaration may tell one from the other, never anything else.
+_MP4_FAMILY = {"audio/mp4": "video/mp4", "video/mp4": "audio/mp4"}
+
+
 def check_declarations(
     detected: Detected,
     *,
     name: str = "",
     declared_type: str = "",
     media_type: str | None = None,
-) -> None:
+) -> Detected:
     """Refuse a file whose name, declared content type or stated media type says otherwise.
 
     The content decides what a file is; a declaration that contradicts it is a disguise (an
     executable renamed ``.jpg``, a PDF declared ``image/png``) or a mistake, refused alike.
+    Returns what the file is: the detected type, except that an MP4 file declared audio
+    (or video) is taken as such.
     """
+    if detected.content_type in _MP4_FAMILY:
+        guessed, _ = mimetypes.guess_type(name, strict=False) if name else (None, None)
+        said = media_type or media_type_of(declared_type) or media_type_of(guessed or "")
+        if said in {MediaType.AUDIO, MediaType.VIDEO} and said != detected.media_type:
+            other = _MP4_FAMILY[detected.content_type]
+            detected = Detected(other, str(ALLOWED_TYPES[other][0]), ALLOWED_TYPES[other][1])
     if media_type and media_type != detected.media_type:
         raise MediaTypeMismatch(
             f"media_type is {media_type}, but the file is {detected.content_type} "
@@ -170,3 +183,4 @@ def check_declarations(
             f"The file is named {name!r}, but its content is {detected.content_type}.",
             field="file",
         )
+    return detected

@@ -63,7 +63,7 @@ def store_media(
     """
     source.seek(0)
     detected = detect(source.read(HEAD_BYTES))
-    check_declarations(
+    detected = check_declarations(
         detected, name=original_name, declared_type=declared_type, media_type=media_type
     )
     source.seek(0)

@@ -111,3 +111,23 @@ def test_declarations_must_agree_with_the_content() -> None:
     ]:
         with pytest.raises(MediaTypeMismatch):
             check_declarations(image, **kwargs)  # type: ignore[arg-type]
+
+
+def test_an_mp4_file_is_audio_or_video_as_declared_but_nothing_else() -> None:
+    video = detect(iso_media(b"mp42"))
+    assert video.content_type == "video/mp4"
+    as_audio = check_declarations(video, name="voice-note.m4a")
+    assert (as_audio.content_type, as_audio.media_type, as_audio.extension) == (
+        "audio/mp4",
+        "audio",
+        "m4a",
+    )
+    assert check_declarations(video, media_type="audio").media_type == "audio"
+    assert check_declarations(detect(iso_media(b"M4A ")), declared_type="video/mp4").media_type == (
+        "video"
+    )
+    assert check_declarations(video).media_type == "video"  # silent: as detected
+    with pytest.raises(MediaTypeMismatch):
+        check_declarations(video, name="clip.pdf")
+    with pytest.raises(MediaTypeMismatch):
+        check_declarations(video, media_type="image")
