@@ -217,3 +217,23 @@ def test_list_detail_and_delete(
     assert api.get(f"media/{image['id']}", tenant=tenant_a).status_code == 404
     gone = Client().get(media_path(image["media_url"]))
     assert gone.status_code == 404 and error_of(gone)["code"] == "not_found"
+
+
+def test_an_upload_reaches_the_service_as_a_file_on_disk(
+    tenant_a: TenantFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    from media import services, views
+
+    seen: list[object] = []
+    store = services.store_media
+
+    def recording_store(source: Any, **kwargs: Any) -> MediaFile:
+        seen.append(source)
+        return store(source, **kwargs)
+
+    monkeypatch.setattr(views.services, "store_media", recording_store)
+    uploaded(tenant_a, png(), "small.png")  # even a small file: never held in memory
+    (source,) = seen
+    assert isinstance(source, TemporaryUploadedFile)
