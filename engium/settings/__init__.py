@@ -292,7 +292,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "WhatsApp, SMS and Voice conversations behind one REST API.\n\n"
         "Every request carries `Authorization: Bearer <API key>` and `X-Tenant-ID`. Bodies are "
-        "JSON (`Content-Type: application/json`, at most 1 MiB). Every error answer is "
+        "JSON (`Content-Type: application/json`, at most 1 MiB), but a media upload's "
+        "(`multipart/form-data`, up to 100 MB). Every error answer is "
         '`{"error": {"code", "message", "field"?, "details"?}}`; besides the statuses listed '
         "per operation, a method a path does not offer answers 405 (`method_not_allowed`, with "
         "`Allow`) and an `Accept` header without JSON answers 406 (`not_acceptable`). Every "
