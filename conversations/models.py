@@ -106,7 +106,12 @@ class Message(models.Model):
     text = models.TextField(blank=True)
     media_url = models.URLField(max_length=2048, blank=True)
     media_type = models.CharField(max_length=16, blank=True)
+    #: a template message's reference: ``{"id", "language"}`` (the language it was rendered in);
+    #: ``text`` holds the rendered body
     template = models.JSONField(null=True, blank=True)
+    #: what a provider with native templates (WhatsApp Cloud) is sent: ``{"name", "language",
+    #: "parameters"}``, fixed at send time so that a later edit of the template changes nothing
+    provider_template = models.JSONField(null=True, blank=True, db_default=None)
     # What an inbound message carries beyond text: a media reference, a location, contacts,
     # a button or list reply, a reaction (the provider's description, kept as given).
     details = models.JSONField(null=True, blank=True)
@@ -115,6 +120,9 @@ class Message(models.Model):
     error_code = models.CharField(max_length=64, blank=True, default="", db_default="")
     error_message = models.TextField(blank=True, default="", db_default="")
     attempts = models.PositiveIntegerField(default=0, db_default=0)
+    #: an attempt was made whose outcome is not known (in flight, or its worker died, or
+    #: the provider's answer was lost): before sending again, the provider is asked
+    outcome_unknown = models.BooleanField(default=False, db_default=False)
     # Outbox: when delivery is next due, and when a task for it was last enqueued.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -131,6 +139,12 @@ class Message(models.Model):
             ),
             models.Index(fields=["conversation", "-id"], name="message_by_conversation"),
             models.Index(fields=["provider_message_id"], name="message_provider_id"),
+            # WhatsApp's 24-hour window: when did this recipient last write (one index probe)?
+            models.Index(
+                fields=["channel", "recipient", "-created_at"],
+                condition=Q(direction="inbound"),
+                name="message_inbound_by_recipient",
+            ),
         ]
 
     def __str__(self) -> str:

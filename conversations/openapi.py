@@ -20,11 +20,12 @@ from tenants.models import Language
 
 
 class MessageTemplateSerializer(serializers.Serializer):
-    """The template reference a message was sent with."""
+    """The template a message was sent with; its `text` is the rendered body."""
 
-    id = serializers.CharField()
-    language = serializers.ChoiceField(choices=Language.values, required=False)
-    variables = serializers.DictField(child=serializers.CharField(), required=False)
+    id = serializers.CharField(help_text="`tpl_…`")
+    language = serializers.ChoiceField(
+        choices=Language.values, help_text="The language it was rendered in."
+    )
 
 
 class MessageStatusChangeSerializer(serializers.Serializer):

@@ -79,10 +79,16 @@ class SendMessageView(EngiumAPIView):
                     f"The request is not valid: a field (`validation_error`), {MALFORMED_BODY}, "
                     "the recipient (`invalid_recipient`), no active integration for the channel "
                     "(`channel_not_configured`), an unknown `agent_role_id` "
-                    "(`agent_role_not_found`) or template (`template_not_found`), or an "
-                    "Engium media URL that is not valid (`invalid_media_url`), expired "
-                    "(`media_url_expired`), not this tenant's (`media_not_found`), of another "
-                    "type (`media_type_mismatch`) or too large for the channel "
+                    "(`agent_role_not_found`) or template (`template_not_found`), a template "
+                    "without a body in the requested, default or English language "
+                    "(`template_language_unavailable`), a missing or unknown template variable "
+                    "(`validation_error`, `field` `message.template.variables.<name>`), on "
+                    "WhatsApp Cloud a template not approved in that language "
+                    "(`template_not_approved`) or a text or media message to a recipient who "
+                    "has not written in 24 hours (`outside_session_window`), or an Engium media URL "
+                    "that is not valid (`invalid_media_url`), expired (`media_url_expired`), "
+                    "not this tenant's (`media_not_found`), of another type "
+                    "(`media_type_mismatch`) or too large for the channel "
                     "(`media_too_large`, `media_not_supported`)."
                 ),
             ),
@@ -135,6 +141,7 @@ class SendMessageView(EngiumAPIView):
                 template=content.get("template"),
             ),
             agent_role_id=str(data["agent_role_id"]) if data.get("agent_role_id") else None,
+            default_language=self.request.tenant.default_language,  # type: ignore[attr-defined]
         )
         return idempotency.Answer(status=status.HTTP_201_CREATED, body=render_send_result(message))
 

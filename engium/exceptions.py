@@ -80,6 +80,24 @@ class TemplateNotFound(EngiumError):
     message = "No template with this ID exists."
 
 
+class TemplateLanguageUnavailable(EngiumError):
+    code = "template_language_unavailable"
+    message = "The template has no body in the requested, the default or the English language."
+
+
+class TemplateNotApproved(EngiumError):
+    code = "template_not_approved"
+    message = "WhatsApp has not approved this template in this language."
+
+
+class OutsideSessionWindow(EngiumError):
+    code = "outside_session_window"
+    message = (
+        "The recipient has not written in the last 24 hours: WhatsApp takes only a template "
+        "message now."
+    )
+
+
 class AuthenticationFailed(EngiumError):
     code = "authentication_failed"
     status = 401
@@ -142,6 +160,19 @@ class RateLimited(EngiumError):
     code = "rate_limited"
     status = 429
     message = "Too many requests."
+
+
+class ServiceUnavailable(EngiumError):
+    """The database could not be reached or gave up on the request (a restart, a failover,
+    a deadlock): nothing was changed, and trying again shortly is the cure."""
+
+    code = "service_unavailable"
+    status = 503
+    message = "The service is briefly unavailable; the request changed nothing. Try again."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": "1"})
+        super().__init__(message, **kwargs)
 
 
 class InternalError(EngiumError):

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse
 
-from engium.api.errors import error_response
+from engium.api.errors import error_response, from_drf
 from engium.exceptions import EngiumError, InternalError, MalformedBody, PayloadTooLarge
 from engium.logging import current_request_id
 
@@ -120,8 +120,11 @@ class ApiGuardMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_request(request):
             return None
-        logger.exception("unhandled error", exc_info=exception)
-        return error_response(InternalError())
+        error = from_drf(exception)
+        if error is None:
+            logger.exception("unhandled error", exc_info=exception)
+            error = InternalError()
+        return error_response(error)
 
 
 def is_media_upload(request: HttpRequest) -> bool:

@@ -29,6 +29,7 @@ from integrations.models import Integration
 from integrations.providers import http
 from integrations.providers.base import (
     OutboundMessage,
+    Provider,
     ProviderError,
     SendResult,
     StatusReport,
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 # The tasks of `conversations.tasks`, published by name (services never import tasks).
 DELIVER_MESSAGE = "conversations.deliver_message"
+#: the failure of a message that may or may not have reached a provider that cannot be asked
+UNKNOWN_OUTCOME = "delivery_outcome_unknown"
 DELIVER_MESSAGES = "conversations.deliver_messages"
 APPLY_STATUS_REPORT = "conversations.apply_status_report"
 
@@ -62,17 +65,14 @@ def deliver_message(message_id: str) -> Message | None:
 
     Transient provider errors schedule a retry with exponential backoff and jitter;
     permanent ones (and exhausting ``ENGIUM_DELIVERY_MAX_ATTEMPTS``) fail the message.
+    An attempt whose outcome was never learnt (see `Message.outcome_unknown`) is first
+    looked up at the provider, so that nothing is sent twice (`_find_earlier_send`).
     Returns the message, or None when there was nothing to do.
     """
     claimed = _claim(message_id)
     if claimed is None:
         return None
-    message, integration = claimed
-    if message.attempts > settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
-        # Only a worker dying mid-send, again and again, gets here: stop trying.
-        return _fail(
-            message, ProviderError("attempts_exhausted", "Delivery was attempted too often.")
-        )
+    message, integration, unknown = claimed
     exchanges: list[http.Exchange] = []
     try:
         if integration is None or not integration.is_active:
@@ -89,7 +89,8 @@ def deliver_message(message_id: str) -> Message | None:
             media_url=refresh_media_url(message.media_url) if message.media_url else None,
             media_type=message.media_type or None,
             media_filename=_media_filename(message.media_url),
-            template=message.template,
+            # Providers that take templates as such get them; the others the rendered text.
+            template=message.provider_template if provider.sends_templates else None,
             language=_tenant_language(),
             # Our ID rides in the URL (which the provider signs), so that its reports find
             # the message even if the outcome of this send is never recorded.
@@ -101,6 +102,14 @@ def deliver_message(message_id: str) -> Message | None:
             ),
         )
         with http.recording() as exchanges:
+            if unknown:
+                earlier = _find_earlier_send(provider, integration, outbound, message)
+                if earlier:
+                    _log_exchanges(message, integration, exchanges)
+                    return _record_sent(message, SendResult(provider_message_id=earlier))
+            if message.attempts > settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
+                # Only workers dying mid-send, again and again, get here: stop trying.
+                raise ProviderError("attempts_exhausted", "Delivery was attempted too often.")
             result = provider.send(integration.config, outbound, idempotency_key=message.id)
     except UnknownProvider:
         return _fail(message, ProviderError("provider_unknown", "The provider is not installed."))
@@ -111,9 +120,10 @@ def deliver_message(message_id: str) -> Message | None:
         return _fail(message, error)
     except Exception:
         # A bug or an unreadable config must not strand the message in `sending`: retry it
-        # like a transient error, so it fails for good after the last attempt.
+        # like a transient error, so it fails for good after the last attempt. Whether the
+        # provider took it is not known.
         logger.exception("unexpected error delivering a message", extra={"message_id": message.pk})
-        internal = ProviderError("internal_error", "Delivery failed on our side.")
+        internal = ProviderError("internal_error", "Delivery failed on our side.", ambiguous=True)
         if message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
             return _retry_later(message, internal)
         return _fail(message, internal)
@@ -127,6 +137,49 @@ def _media_filename(url: str) -> str | None:
         return None
     media = media_of_url(url)
     return media.original_name or None if media is not None else None
+
+
+def _find_earlier_send(
+    provider: Provider, integration: Integration, outbound: OutboundMessage, message: Message
+) -> str:
+    """The provider's ID of an earlier attempt that reached it; "" if none surely did.
+
+    Raises `ProviderError` when sending again could send twice: the provider cannot be asked
+    now (transient: asked again later) or cannot tell at all (``delivery_outcome_unknown``,
+    unless ``ENGIUM_DELIVERY_UNKNOWN_OUTCOME`` is ``resend``).
+    """
+    try:
+        found = provider.find_sent(integration.config, outbound, since=message.created_at)
+    except ProviderError as error:
+        # Not asked yet: whatever else failed, the earlier attempt is still unknown.
+        error.ambiguous = True
+        raise
+    if found is None:
+        if settings.ENGIUM_DELIVERY_UNKNOWN_OUTCOME == "resend":
+            logger.warning(
+                "sending again after an attempt with an unknown outcome",
+                extra={"message_id": message.pk, "provider": integration.provider},
+            )
+            return ""
+        raise ProviderError(
+            UNKNOWN_OUTCOME,
+            "An earlier attempt may have reached the provider, which cannot be asked; "
+            "the message was not sent again.",
+        )
+    # An ID another message already holds is that message's send, not this one's.
+    taken = set(
+        Message.objects.filter(provider_message_id__in=found)
+        .exclude(pk=message.pk)
+        .values_list("provider_message_id", flat=True)
+    )
+    candidates = [provider_id for provider_id in found if provider_id not in taken]
+    if candidates:
+        logger.info(
+            "an earlier attempt had reached the provider; not sending again",
+            extra={"message_id": message.pk, "provider_message_id": candidates[-1]},
+        )
+        return candidates[-1]  # lists are newest first: the oldest is the first attempt
+    return ""
 
 
 def _tenant_language() -> str:
@@ -148,7 +201,9 @@ def _log_exchanges(
         logger.exception("could not write the provider log", extra={"message_id": message.pk})
 
 
-def _claim(message_id: str) -> tuple[Message, Integration | None] | None:
+def _claim(message_id: str) -> tuple[Message, Integration | None, bool] | None:
+    """Lease a due message to this worker; also say whether its last attempt's outcome is
+    unknown (the attempt's worker died, or the provider's answer was lost)."""
     now = timezone.now()
     lease = timedelta(seconds=settings.ENGIUM_DELIVERY_LEASE_SECONDS)
     with transaction.atomic():
@@ -159,17 +214,20 @@ def _claim(message_id: str) -> tuple[Message, Integration | None] | None:
         )
         if message is None:
             return None
+        unknown = message.outcome_unknown
         message.attempts += 1
         message.next_attempt_at = now + lease
         message.dispatched_at = now + lease
-        claim_fields = ["attempts", "next_attempt_at", "dispatched_at"]
+        # Until this attempt records its outcome, it is unknown.
+        message.outcome_unknown = True
+        claim_fields = ["attempts", "next_attempt_at", "dispatched_at", "outcome_unknown"]
         # queued → sending, or a retry already `sending`: one UPDATE either way
         if not change_message_status(
             message, MessageStatus.SENDING, at=now, also_save=claim_fields
         ):
             message.save(update_fields=claim_fields)
     integration = Integration.objects.filter(pk=message.integration_id).first()
-    return message, integration
+    return message, integration, unknown
 
 
 def _record_sent(message: Message, result: SendResult) -> Message | None:
@@ -181,7 +239,14 @@ def _record_sent(message: Message, result: SendResult) -> Message | None:
         locked.error_code, locked.error_message = "", ""
         # The provider has it: nothing is due any more, even if it confirms `sent` later.
         locked.next_attempt_at = None
-        sent_fields = ["provider_message_id", "error_code", "error_message", "next_attempt_at"]
+        locked.outcome_unknown = False
+        sent_fields = [
+            "provider_message_id",
+            "error_code",
+            "error_message",
+            "next_attempt_at",
+            "outcome_unknown",
+        ]
         if not (
             result.status and change_message_status(locked, result.status, also_save=sent_fields)
         ):
@@ -198,6 +263,8 @@ def _retry_later(message: Message, error: ProviderError) -> Message | None:
             dispatched_at=due,
             error_code=error.code[:64],
             error_message=error.message,
+            # An unknown outcome stays unknown until the provider is asked.
+            outcome_unknown=message.outcome_unknown if error.ambiguous else False,
         )
         if updated:
             schema = current_schema()
@@ -251,7 +318,14 @@ def apply_status_report(report: StatusReport) -> Message | None:
             message.provider_message_id = report.provider_message_id
             # The provider has it: nothing is due any more (never sent twice).
             message.next_attempt_at = None
-            also_save = ["provider_message_id", "next_attempt_at"]
+            message.outcome_unknown = False
+            also_save = ["provider_message_id", "next_attempt_at", "outcome_unknown"]
+            if message.status == MessageStatus.FAILED and message.error_code == UNKNOWN_OUTCOME:
+                # We failed it for want of knowing; the provider's word corrects that: the
+                # status history keeps the failure, and the message moves on from `sending`.
+                message.status = MessageStatus.SENDING
+                message.error_code, message.error_message = "", ""
+                also_save += ["status", "error_code", "error_message"]
         if (
             not change_message_status(
                 message,

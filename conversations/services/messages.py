@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg.errors
@@ -27,24 +28,36 @@ from conversations.recipients import normalize_recipient
 from conversations.routing import forget_routing, get_routing
 from conversations.services.delivery import DELIVER_MESSAGES, mark_undispatched
 from engium import outbox
-from engium.exceptions import AgentRoleNotFound, ChannelNotConfigured, TemplateNotFound
+from engium.exceptions import AgentRoleNotFound, ChannelNotConfigured, OutsideSessionWindow
 from engium.ids import new_id
 from engium.tenancy import current_schema
+from engium.timestamps import iso_time
 from integrations.models import Integration
 from integrations.providers.base import InboundMessage
 from media.services import check_media_for_send
+from message_templates.services import render_template
+from tenants.models import Language
 from webhooks.models import Event, EventType
 from webhooks.services.events import dispatch_new_deliveries, fan_out_sql
+
+#: WhatsApp's customer-service window: free-form messages within 24 h of the recipient's last
+SESSION_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
 class MessageContent:
-    """What a message says: text, media (with optional caption) or a template reference."""
+    """What a message says: text, media (with optional caption) or a template reference.
+
+    For a send, ``template`` is the request's ``{"id", "language"?, "variables"?}``;
+    `send_message` renders it into ``text``, keeps ``{"id", "language"}`` as the reference
+    and sets ``provider_template``.
+    """
 
     text: str = ""
     media_url: str = ""
     media_type: str = ""
     template: dict[str, Any] | None = None
+    provider_template: dict[str, Any] | None = None
     details: dict[str, Any] | None = None
 
 
@@ -54,8 +67,12 @@ def send_message(
     channel: str,
     content: MessageContent,
     agent_role_id: str | None = None,
+    default_language: str | None = None,
 ) -> Message:
     """Queue an outbound message in the current tenant; returns it with its conversation.
+
+    A template is rendered in its requested language, else ``default_language`` (the
+    tenant's; read from the connection's tenant when not given), else English.
 
     The message joins the recipient's open conversation on the channel or opens one. The
     message row and its delivery request (``next_attempt_at``) are recorded in one
@@ -66,16 +83,31 @@ def send_message(
     recipient = normalize_recipient(recipient)
     if agent_role_id is not None and not AgentRole.objects.filter(pk=agent_role_id).exists():
         raise AgentRoleNotFound(field="agent_role_id")
+    # Reads before the one statement (the template; WhatsApp's window): the statement
+    # stays the send's only write.
+    routing = get_routing()
     if content.media_url:
         # Our own media URL: its signature, tenant, media type and the channel's limits.
         check_media_for_send(content.media_url, media_type=content.media_type, channel=channel)
     if content.template is not None:
-        raise TemplateNotFound(field="message.template.id")
+        rendered = render_template(
+            content.template,
+            default_language=default_language or _tenant_language(),
+            require_approval=channel in routing.native_template_channels,
+        )
+        content = replace(
+            content,
+            text=rendered.text,
+            template=rendered.reference,
+            provider_template=rendered.provider_template,
+        )
+    elif channel in routing.session_window_channels:
+        check_session_window(channel, recipient)
 
     # The routing comes from the cache; if a foreign key fails, it named an integration or
     # agent role removed meanwhile: read it afresh and try once more.
     for fresh in (False, True):
-        routing = get_routing(refresh=fresh)
+        routing = get_routing(refresh=True) if fresh else routing
         integration_id = routing.integrations.get(channel)
         if integration_id is None:
             raise ChannelNotConfigured(
@@ -111,6 +143,45 @@ def send_message(
         )
     )
     return message
+
+
+def _tenant_language() -> str:
+    tenant = getattr(connection, "tenant", None)
+    return str(getattr(tenant, "default_language", "") or Language.EN)
+
+
+def check_session_window(channel: str, recipient: str, *, now: datetime | None = None) -> None:
+    """Refuse a free-form message to a recipient who has not written in the last 24 hours
+    (`OutsideSessionWindow`, naming when the window closed): WhatsApp would fail it (131047).
+
+    One index probe (``message_inbound_by_recipient``), made only for channels whose
+    integration enforces the window (WhatsApp Cloud, unless switched off).
+    """
+    now = now or timezone.now()
+    last_inbound = (
+        Message.objects.filter(
+            channel=channel, recipient=recipient, direction=MessageDirection.INBOUND
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if last_inbound is not None and now - last_inbound < SESSION_WINDOW:
+        return
+    if last_inbound is None:
+        message = (
+            f"{recipient} has never written to you on {channel}: WhatsApp takes only a template "
+            "message to start a conversation. Send one with message.template "
+            "(see /api/v1/templates)."
+        )
+    else:
+        closed_at = iso_time(last_inbound + SESSION_WINDOW)
+        message = (
+            f"The 24-hour window to reply to {recipient} closed at {closed_at} (24 h after they "
+            "last wrote): WhatsApp takes only a template message now. Send one with "
+            "message.template (see /api/v1/templates)."
+        )
+    raise OutsideSessionWindow(message, field="message")
 
 
 def receive_message(integration: Integration, inbound: InboundMessage) -> Message:
@@ -166,6 +237,7 @@ MESSAGE_VALUES = {
     "media_url": "%(media_url)s",
     "media_type": "%(media_type)s",
     "template": "%(template)s::jsonb",
+    "provider_template": "%(provider_template)s::jsonb",
     "details": "%(details)s::jsonb",
     "provider_message_id": "%(provider_message_id)s",
     "next_attempt_at": "%(next_attempt_at)s",
@@ -287,6 +359,7 @@ def _record_message(
         media_url=content.media_url,
         media_type=content.media_type,
         template=content.template,
+        provider_template=content.provider_template,
         details=content.details,
         provider_message_id=provider_message_id,
         next_attempt_at=now if outbound else None,
@@ -315,6 +388,11 @@ def _record_message(
                 "media_url": content.media_url,
                 "media_type": content.media_type,
                 "template": json.dumps(content.template) if content.template is not None else None,
+                "provider_template": (
+                    json.dumps(content.provider_template)
+                    if content.provider_template is not None
+                    else None
+                ),
                 "details": json.dumps(content.details) if content.details is not None else None,
                 "provider_message_id": provider_message_id,
                 "next_attempt_at": message.next_attempt_at,

@@ -85,6 +85,7 @@ TENANT_APPS = [
     "django.contrib.contenttypes",
     "agents",
     "integrations",
+    "message_templates",
     "conversations",
     "webhooks",
     "media",
@@ -95,6 +96,11 @@ TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 # One `SET search_path` per connection and tenant switch instead of one per cursor.
 TENANT_LIMIT_SET_CALLS = True
+# New tenants' schemas are cloned from this schema, which `migrate_schemas` keeps migrated
+# (tenants/provisioning.py); without it they are migrated one by one.
+ENGIUM_TENANT_TEMPLATE_SCHEMA = env.str("ENGIUM_TENANT_TEMPLATE_SCHEMA", default="tenant_template")
+# Tenants `migrate_schemas` migrates at once (processes); 0: min(4, CPUs).
+ENGIUM_MIGRATION_PROCESSES = env.int("ENGIUM_MIGRATION_PROCESSES", default=0)
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
@@ -207,6 +213,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {
         "task": "conversations.purge_idempotency_keys",
         "schedule": 3600.0,
+    },
+    # WhatsApp's template review: statuses read from Graph, lost submissions made again.
+    "sync-templates": {
+        "task": "message_templates.sync_templates",
+        "schedule": env.float("ENGIUM_TEMPLATE_SYNC_SECONDS", default=600.0),
     },
     "refresh-status": {
         "task": "engium.refresh_status",
@@ -335,6 +346,13 @@ ENGIUM_REDISPATCH_AFTER_SECONDS = env.float("ENGIUM_REDISPATCH_AFTER_SECONDS", d
 # How long a worker owns a message it is sending before another may take it over.
 ENGIUM_DELIVERY_LEASE_SECONDS = env.float("ENGIUM_DELIVERY_LEASE_SECONDS", default=120.0)
 ENGIUM_DELIVERY_MAX_ATTEMPTS = env.int("ENGIUM_DELIVERY_MAX_ATTEMPTS", default=8)
+# An attempt whose outcome was lost (its worker died while the provider answered) is looked
+# up at the provider before anything is sent again. Where the provider cannot be asked
+# (WhatsApp Cloud), `fail` fails the message with `delivery_outcome_unknown` (never twice;
+# a later report from the provider still moves it on) and `resend` sends it again.
+ENGIUM_DELIVERY_UNKNOWN_OUTCOME = env.str("ENGIUM_DELIVERY_UNKNOWN_OUTCOME", default="fail")
+if ENGIUM_DELIVERY_UNKNOWN_OUTCOME not in {"fail", "resend"}:
+    raise ImproperlyConfigured("ENGIUM_DELIVERY_UNKNOWN_OUTCOME must be `fail` or `resend`")
 ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS = env.float(
     "ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS", default=5.0
 )

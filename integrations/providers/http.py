@@ -84,6 +84,10 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return seconds if 0 <= seconds <= 24 * 3600 else None
 
 
+#: failures that happen before a request leaves: the provider cannot have acted on it
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
 def request(
     method: str,
     url: str,
@@ -111,12 +115,16 @@ def request(
     except httpx.TimeoutException as exc:
         exchange.error = "timeout"
         raise TransientProviderError(
-            f"{provider}_timeout", f"{provider} did not answer in time."
+            f"{provider}_timeout",
+            f"{provider} did not answer in time.",
+            ambiguous=not isinstance(exc, _NOT_SENT),
         ) from exc
     except httpx.HTTPError as exc:
         exchange.error = type(exc).__name__
         raise TransientProviderError(
-            f"{provider}_unreachable", f"{provider} could not be reached: {type(exc).__name__}."
+            f"{provider}_unreachable",
+            f"{provider} could not be reached: {type(exc).__name__}.",
+            ambiguous=not isinstance(exc, _NOT_SENT),
         ) from exc
     finally:
         exchange.duration_ms = round((time.monotonic() - started) * 1000)

@@ -57,6 +57,11 @@ OPERATION_IDS = {
     "webhooks_deliveries_list",
     "webhooks_deliveries_retrieve",
     "webhooks_deliveries_replay",
+    "templates_list",
+    "templates_create",
+    "templates_retrieve",
+    "templates_update",
+    "templates_destroy",
     "media_list",
     "media_create",
     "media_retrieve",
@@ -319,8 +324,52 @@ def test_answers_have_exactly_the_documented_keys(
     assert revoked["revoked_at"]
 
     check_webhook_answers(api, tenant_a, check)
+    check_template_answers(api, tenant_a, check)
     check_media_answers(tenant_a, check)
     check.assert_every_property_seen()
+
+
+def check_template_answers(api: ApiClient, tenant_a: TenantFixture, check: Conformance) -> None:
+    created = check.answer(
+        api.post(
+            "templates",
+            tenant=tenant_a,
+            json_body={
+                "name": "welcome",
+                "category": "utility",
+                "bodies": {"en": "Hi {{name}}", "es": "Hola {{name}}"},
+                "examples": {"name": "Ana"},
+            },
+        ),
+        "templates_create",
+        201,
+    )
+    path = f"templates/{created['id']}"
+    check.answer(api.get("templates", tenant=tenant_a), "templates_list", 200)
+    check.answer(api.get(path, tenant=tenant_a), "templates_retrieve", 200)
+    check.answer(
+        api.patch(path, tenant=tenant_a, json_body={"category": "marketing"}),
+        "templates_update",
+        200,
+    )
+    sent = check.answer(
+        api.send(
+            tenant_a,
+            message={
+                "template": {"id": created["id"], "language": "es", "variables": {"name": "Ana"}}
+            },
+        ),
+        "conversations_send",
+        201,
+    )
+    assert sent["message"]["template"] == {"id": created["id"], "language": "es"}
+    check.answer(
+        api.get(f"messages/{sent['message']['id']}", tenant=tenant_a), "messages_retrieve", 200
+    )
+    deleted = api.delete(path, tenant=tenant_a)
+    assert (
+        deleted.status_code == 204 and "204" in check.operations["templates_destroy"]["responses"]
+    )
 
 
 def check_media_answers(tenant_a: TenantFixture, check: Conformance) -> None:
