@@ -72,7 +72,9 @@ def handler500(request: HttpRequest) -> HttpResponse:
     if is_api_request(request):
         # Django calls this while handling the exception: a database outage in a middleware
         # (the tenant's key looked up) is a 503 to retry, as it is in a view.
-        return error_response(from_drf(sys.exc_info()[1] or Exception()) or InternalError())
+        raised = sys.exc_info()[1]
+        error = from_drf(raised) if isinstance(raised, Exception) else None
+        return error_response(error or InternalError())
     from django.views.defaults import server_error
 
     return server_error(request)
