@@ -32,7 +32,8 @@ def _whatsapp_cloud(tenant: Tenant, graph: FakeGraph) -> dict[str, Any]:
         json={
             "channel": "whatsapp",
             "provider": "whatsapp_cloud",
-            "config": graph.config(),
+            # a first message, not an answer: the 24-hour window is not tested here
+            "config": graph.config(session_window=False),
             "is_default": True,
         },
     )

@@ -44,7 +44,12 @@ def test_an_uploaded_image_goes_out_on_whatsapp_cloud_and_graph_can_fetch_it(
 ) -> None:
     # given a WhatsApp Cloud integration and an uploaded photo
     create_integration(
-        tenant_a, "whatsapp", "whatsapp_cloud", is_default=True, **graph_api.config()
+        # the 24-hour window is not what these tests are about (test_session_window.py)
+        tenant_a,
+        "whatsapp",
+        "whatsapp_cloud",
+        is_default=True,
+        **graph_api.config(session_window=False),
     )
     photo = png(4, 3)
     media = uploaded(tenant_a, photo, "photo.png", channel="whatsapp")
@@ -165,7 +170,12 @@ def test_a_document_goes_to_whatsapp_cloud_with_its_name_and_audio_without_capti
     api: ApiClient, tenant_a: TenantFixture, graph_api: FakeGraph
 ) -> None:
     create_integration(
-        tenant_a, "whatsapp", "whatsapp_cloud", is_default=True, **graph_api.config()
+        # the 24-hour window is not what these tests are about (test_session_window.py)
+        tenant_a,
+        "whatsapp",
+        "whatsapp_cloud",
+        is_default=True,
+        **graph_api.config(session_window=False),
     )
     document = uploaded(tenant_a, pdf(), "Invoice 42.pdf")
     response = media_send(
