@@ -36,6 +36,23 @@ class MessageStatus(models.TextChoices):
     RECEIVED = "received", "Received"  # inbound: written by the recipient
 
 
+class AgentTurn(models.TextChoices):
+    """An inbound message's turn of the agent role (``""``: none is owed, e.g. outbound).
+
+        pending ─► answered | handed_off | skipped
+
+    Set to ``pending`` in the statement that records the message, when its conversation is
+    active and has an agent role (its own or the tenant default); the row is the outbox
+    entry of the task that answers it (`conversations.services.agent_turns`).
+    """
+
+    NONE = "", "None"  # no agent turn: outbound, or no agent role, or handed off already
+    PENDING = "pending", "Pending"  # the agent owes an answer
+    ANSWERED = "answered", "Answered"  # the reply was sent (its `in_reply_to` is this message)
+    HANDED_OFF = "handed_off", "Handed off"  # a hand-off keyword: a person answers now
+    SKIPPED = "skipped", "Skipped"  # closed, handed off meanwhile, no role or channel, too old
+
+
 def new_conversation_id() -> str:
     return new_id("sess")
 
@@ -126,6 +143,21 @@ class Message(models.Model):
     # Outbox: when delivery is next due, and when a task for it was last enqueued.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # Inbound: whether the agent role owes an answer, and when its task was last enqueued
+    # (or until when a worker holds it). Outbound: the inbound message an agent answered;
+    # unique, so that no inbound message is ever answered twice.
+    agent_turn = models.CharField(
+        max_length=16, choices=AgentTurn.choices, blank=True, default="", db_default=""
+    )
+    agent_dispatched_at = models.DateTimeField(null=True, blank=True)
+    in_reply_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # the unique constraint's index serves
+    )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -144,6 +176,18 @@ class Message(models.Model):
                 fields=["channel", "recipient", "-created_at"],
                 condition=Q(direction="inbound"),
                 name="message_inbound_by_recipient",
+            ),
+            models.Index(
+                fields=["agent_dispatched_at"],
+                condition=Q(agent_turn="pending"),
+                name="message_pending_agent_turn",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["in_reply_to"],
+                condition=Q(in_reply_to__isnull=False),
+                name="one_agent_reply_per_message",
             ),
         ]
 

@@ -201,6 +201,37 @@ class CloseConversationView(EngiumAPIView):
         return Response(render_conversation(conversation))
 
 
+class ResumeAgentView(EngiumAPIView):
+    @extend_schema(
+        operation_id="conversations_resume_agent",
+        summary="Hand a conversation back to its agent",
+        description=(
+            "A conversation an agent handed to a person (`pending_human`, after a hand-off "
+            "keyword) becomes `active` again: its agent role answers the next inbound "
+            "message. Messages that arrived meanwhile stay for the person. Takes no body."
+        ),
+        request=None,
+        parameters=[CONVERSATION_ID],
+        responses={
+            200: OpenApiResponse(ConversationSerializer, description="The active conversation."),
+            **error_responses(
+                *AUTH_ERRORS,
+                404,
+                409,
+                413,
+                415,
+                e409=(
+                    "The conversation is not handed off to a person: it is `active` or "
+                    "`closed` (`conversation_not_pending_human`)."
+                ),
+            ),
+        },
+    )
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = services.resume_agent(conversation_id)
+        return Response(render_conversation(conversation))
+
+
 class MessageListView(EngiumAPIView):
     @extend_schema(
         operation_id="messages_list",

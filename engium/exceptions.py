@@ -144,6 +144,12 @@ class IdempotencyConflict(EngiumError):
     message = "This Idempotency-Key was used with a different request body."
 
 
+class ConversationNotPendingHuman(EngiumError):
+    code = "conversation_not_pending_human"
+    status = 409
+    message = "The conversation is not handed off to a person."
+
+
 class PayloadTooLarge(EngiumError):
     code = "payload_too_large"
     status = 413

@@ -17,6 +17,7 @@ from media.views import serve_media
 register_converter(PublicIdConverter, "public_id")
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", include("agents.urls")),
     path("", include("conversations.urls")),
     path("", include("integrations.urls")),
     path("", include("message_templates.urls")),

@@ -16,6 +16,7 @@ from django.utils import timezone
 from agents.models import AgentRole
 from conversations.models import (
     OPEN_CONVERSATION_STATUSES,
+    AgentTurn,
     Conversation,
     ConversationStatus,
     Message,
@@ -26,6 +27,7 @@ from conversations.models import (
 from conversations.payloads import conversation_payload, message_payload
 from conversations.recipients import normalize_recipient
 from conversations.routing import forget_routing, get_routing
+from conversations.services.agent_dispatch import dispatch_agent_turn
 from conversations.services.delivery import DELIVER_MESSAGES, mark_undispatched
 from engium import outbox
 from engium.exceptions import AgentRoleNotFound, ChannelNotConfigured, OutsideSessionWindow
@@ -68,11 +70,16 @@ def send_message(
     content: MessageContent,
     agent_role_id: str | None = None,
     default_language: str | None = None,
+    in_reply_to: str | None = None,
 ) -> Message:
     """Queue an outbound message in the current tenant; returns it with its conversation.
 
     A template is rendered in its requested language, else ``default_language`` (the
     tenant's; read from the connection's tenant when not given), else English.
+
+    ``in_reply_to``: the inbound message an agent answers with this one. At most one
+    message answers each (constraint ``one_agent_reply_per_message``): a second raises
+    `IntegrityError` and records nothing.
 
     The message joins the recipient's open conversation on the channel or opens one. The
     message row and its delivery request (``next_attempt_at``) are recorded in one
@@ -124,6 +131,7 @@ def send_message(
                 direction=MessageDirection.OUTBOUND,
                 status=MessageStatus.QUEUED,
                 content=content,
+                in_reply_to=in_reply_to,
             )
             break
         except IntegrityError as exc:
@@ -185,9 +193,15 @@ def check_session_window(channel: str, recipient: str, *, now: datetime | None =
 
 
 def receive_message(integration: Integration, inbound: InboundMessage) -> Message:
-    """Store a message a recipient wrote, on their open conversation (opening one if needed)."""
+    """Store a message a recipient wrote, on their open conversation (opening one if needed).
+
+    When the conversation's agent role owes an answer, the message is recorded with
+    ``agent_turn = pending`` and the task that answers it is published once the caller's
+    transaction commits (at once in autocommit); if the broker is down then, the outbox
+    sweep publishes it (`conversations.services.agent_turns`).
+    """
     sender = normalize_recipient(inbound.sender, field="from")
-    return _record_message(
+    message = _record_message(
         channel=integration.channel,
         recipient=sender,
         integration_id=integration.id,
@@ -203,6 +217,10 @@ def receive_message(integration: Integration, inbound: InboundMessage) -> Messag
         ),
         provider_message_id=inbound.provider_message_id or "",
     )
+    if message.agent_turn == AgentTurn.PENDING:
+        schema = current_schema()
+        transaction.on_commit(lambda: dispatch_agent_turn(schema, message.id))
+    return message
 
 
 # One statement records a message: it joins (or opens) the conversation, inserts the message
@@ -214,6 +232,12 @@ def receive_message(integration: Integration, inbound: InboundMessage) -> Messag
 # given a value below or has a database default (``db_default``), so that adding a field
 # without a value here fails `tests/conversations/test_record_statement.py` at once
 # instead of writing NULLs (docs/architecture.md#the-one-statement).
+# An inbound message on an active conversation with an agent role (its own, or the tenant's
+# default) owes an agent turn: the message row is that turn's outbox entry.
+_AGENT_TURN_OWED = (
+    "(%(direction)s = 'inbound' AND conversation.status = 'active' "
+    "AND COALESCE(conversation.agent_role_id, %(new_agent_role_id)s::uuid) IS NOT NULL)"
+)
 CONVERSATION_VALUES = {
     "id": "%(conversation_id)s",
     "channel": "%(channel)s",
@@ -242,6 +266,9 @@ MESSAGE_VALUES = {
     "provider_message_id": "%(provider_message_id)s",
     "next_attempt_at": "%(next_attempt_at)s",
     "dispatched_at": "%(next_attempt_at)s",
+    "agent_turn": f"CASE WHEN {_AGENT_TURN_OWED} THEN 'pending' ELSE '' END",
+    "agent_dispatched_at": f"CASE WHEN {_AGENT_TURN_OWED} THEN %(at)s END",
+    "in_reply_to_id": "%(in_reply_to_id)s",
     "created_at": "%(at)s",
     "updated_at": "%(at)s",
 }
@@ -294,7 +321,7 @@ WITH conversation AS (
 ), message AS (
     INSERT INTO {Message._meta.db_table} ({message_columns})
     SELECT {message_values} FROM conversation
-    RETURNING id, conversation_id
+    RETURNING id, conversation_id, agent_turn
 ), first_step AS (
     INSERT INTO {MessageStatusChange._meta.db_table} ({step_columns})
     SELECT {step_values} FROM message
@@ -309,7 +336,8 @@ WITH conversation AS (
 ), deliveries AS (
     {fan_out_sql("SELECT * FROM conversation_event UNION ALL SELECT * FROM message_event")}
 )
-SELECT id, status, agent_role_id, created_at, inserted, ARRAY(SELECT id FROM deliveries)
+SELECT id, status, agent_role_id, created_at, inserted, ARRAY(SELECT id FROM deliveries),
+       (SELECT agent_turn FROM message)
 FROM conversation
 """  # noqa: S608  (identifiers and literals come from the models, values are parameters)
 
@@ -328,6 +356,7 @@ def _record_message(
     status: str,
     content: MessageContent,
     provider_message_id: str = "",
+    in_reply_to: str | None = None,
 ) -> Message:
     """Record one message on the open conversation for (channel, recipient), opened if needed.
 
@@ -362,6 +391,7 @@ def _record_message(
         provider_template=content.provider_template,
         details=content.details,
         provider_message_id=provider_message_id,
+        in_reply_to_id=in_reply_to,
         next_attempt_at=now if outbound else None,
         dispatched_at=now if outbound else None,
         created_at=now,
@@ -395,6 +425,7 @@ def _record_message(
                 ),
                 "details": json.dumps(content.details) if content.details is not None else None,
                 "provider_message_id": provider_message_id,
+                "in_reply_to_id": in_reply_to,
                 "next_attempt_at": message.next_attempt_at,
                 "at": now,
                 "conversation_status": ConversationStatus.ACTIVE.value,
@@ -406,7 +437,9 @@ def _record_message(
                 "message_data": json.dumps(message_payload(message)) if message_event else None,
             },
         )
-        conversation_id, conversation_status, role_id, created_at, _, deliveries = cursor.fetchone()
+        conversation_id, conversation_status, role_id, created_at, _, deliveries, agent_turn = (
+            cursor.fetchone()
+        )
         if connection.in_atomic_block:
             # Foreign keys are checked at commit (Django makes them deferrable): inside a
             # caller's transaction, check them now, so that a removed integration or agent
@@ -419,6 +452,7 @@ def _record_message(
     conversation.agent_role_id = role_id
     conversation.created_at = created_at
     conversation._state.adding = False
+    message.agent_turn = agent_turn
     message.conversation = conversation
     message._state.adding = False
     return message

@@ -178,6 +178,7 @@ CELERY_TASK_ROUTES = {
     "conversations.deliver_messages": {"queue": "delivery"},
     "conversations.apply_status_report": {"queue": "delivery"},
     "conversations.process_callback": {"queue": "delivery"},
+    "conversations.answer_inbound": {"queue": "agents"},
     "webhooks.*": {"queue": "webhooks"},
     "agents.*": {"queue": "agents"},
 }
@@ -394,6 +395,16 @@ ENGIUM_PROVIDERS = {
 ENGIUM_PROVIDER_LOG_DAYS = env.int("ENGIUM_PROVIDER_LOG_DAYS", default=30)
 # Per-process memo in front of Redis for tenants, keys and routing (0 turns it off).
 ENGIUM_LOCAL_CACHE_SECONDS = env.float("ENGIUM_LOCAL_CACHE_SECONDS", default=1.0)
+# Agent roles (docs/operations.md#agents). With ENGIUM_LLM_URL set, agents answer through
+# that OpenAI-compatible API (`{url}/chat/completions`); without it, the built-in agent does.
+ENGIUM_LLM_URL = env.str("ENGIUM_LLM_URL", default="").rstrip("/")
+ENGIUM_LLM_MODEL = env.str("ENGIUM_LLM_MODEL", default="gpt-4o-mini")
+ENGIUM_LLM_API_KEY = env.str("ENGIUM_LLM_API_KEY", default="")
+ENGIUM_LLM_TIMEOUT = env.float("ENGIUM_LLM_TIMEOUT", default=20.0)
+# How many of a conversation's latest messages the model is shown.
+ENGIUM_AGENT_HISTORY_MESSAGES = env.int("ENGIUM_AGENT_HISTORY_MESSAGES", default=12)
+# An inbound message not answered within this long (workers down) is left for a person.
+ENGIUM_AGENT_REPLY_MAX_AGE_SECONDS = env.float("ENGIUM_AGENT_REPLY_MAX_AGE_SECONDS", default=3600.0)
 
 # ------------------------------------------------------------------------------
 # Media files (docs/operations.md#media)

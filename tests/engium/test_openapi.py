@@ -32,6 +32,7 @@ OPERATION_IDS = {
     "conversations_list",
     "conversations_retrieve",
     "conversations_close",
+    "conversations_resume_agent",
     "messages_list",
     "messages_retrieve",
     "integrations_list",
@@ -62,6 +63,11 @@ OPERATION_IDS = {
     "templates_retrieve",
     "templates_update",
     "templates_destroy",
+    "agent_roles_list",
+    "agent_roles_create",
+    "agent_roles_retrieve",
+    "agent_roles_update",
+    "agent_roles_destroy",
     "media_list",
     "media_create",
     "media_retrieve",
@@ -325,6 +331,7 @@ def test_answers_have_exactly_the_documented_keys(
 
     check_webhook_answers(api, tenant_a, check)
     check_template_answers(api, tenant_a, check)
+    check_agent_answers(api, tenant_a, check)
     check_media_answers(tenant_a, check)
     check.assert_every_property_seen()
 
@@ -370,6 +377,52 @@ def check_template_answers(api: ApiClient, tenant_a: TenantFixture, check: Confo
     assert (
         deleted.status_code == 204 and "204" in check.operations["templates_destroy"]["responses"]
     )
+
+
+def check_agent_answers(api: ApiClient, tenant_a: TenantFixture, check: Conformance) -> None:
+    from conversations.models import Conversation, ConversationStatus
+
+    body = {
+        "name": "Ana",
+        "instructions": "Help.",
+        "greeting": "Hi!",
+        "handoff_keywords": ["human"],
+        "knowledge": [{"question": "When do you open?", "answer": "At 9."}],
+    }
+    role = check.answer(
+        api.post("agent-roles", tenant=tenant_a, json_body=body), "agent_roles_create", 201
+    )
+    check.answer(
+        api.post("agent-roles", tenant=tenant_a, json_body={**body, "is_default": True}),
+        "agent_roles_create",
+        201,
+    )
+    page = check.answer(
+        api.get("agent-roles", tenant=tenant_a, query={"limit": 1}), "agent_roles_list", 200
+    )
+    assert page["has_more"] and page["next_cursor"]
+    check.answer(
+        api.get("agent-roles", tenant=tenant_a, query={"cursor": page["next_cursor"]}),
+        "agent_roles_list",
+        200,
+    )
+    path = f"agent-roles/{role['id']}"
+    check.answer(api.get(path, tenant=tenant_a), "agent_roles_retrieve", 200)
+    check.answer(
+        api.patch(path, tenant=tenant_a, json_body={"greeting": ""}), "agent_roles_update", 200
+    )
+    assert api.delete(path, tenant=tenant_a).status_code == 204
+    assert "204" in check.operations["agent_roles_destroy"]["responses"]
+
+    sent = check.answer(api.send(tenant_a, recipient="+15550109001"), "conversations_send", 201)
+    with tenant_a.schema():
+        Conversation.objects.filter(pk=sent["id"]).update(status=ConversationStatus.PENDING_HUMAN)
+    resumed = check.answer(
+        api.post(f"conversations/{sent['id']}/resume-agent", tenant=tenant_a),
+        "conversations_resume_agent",
+        200,
+    )
+    assert resumed["status"] == "active"
 
 
 def check_media_answers(tenant_a: TenantFixture, check: Conformance) -> None:
@@ -531,6 +584,23 @@ def test_error_answers_have_exactly_the_documented_keys(
             api.post("integrations/intg_00000000000000000000000000/test", tenant=tenant_a),
             "integrations_test",
             404,
+        ),
+        (
+            api.post("agent-roles", tenant=tenant_a, json_body={"name": " "}),
+            "agent_roles_create",
+            400,
+        ),
+        (
+            api.get("agent-roles/00000000-0000-7000-8000-000000000000", tenant=tenant_a),
+            "agent_roles_retrieve",
+            404,
+        ),
+        (
+            api.post(
+                f"conversations/{api.send(tenant_a).json()['id']}/resume-agent", tenant=tenant_a
+            ),
+            "conversations_resume_agent",
+            409,
         ),
         (upload(tenant_a, b"MZ" + bytes(200), "a.jpg"), "media_create", 400),
         (api.post("media", tenant=tenant_a, json_body={}), "media_create", 415),
