@@ -20,6 +20,7 @@ from engium.api.serializers import (
 )
 from engium.timestamps import iso_time
 from integrations.models import Channel
+from media.signing import is_media_url
 from tenants.models import Language
 
 MAX_TEXT_LENGTH = 4096
@@ -47,6 +48,8 @@ class MessageContentSerializer(StrictSerializer):
     template = TemplateReferenceSerializer(required=False)
 
     def validate_media_url(self, value: str) -> str:
+        if is_media_url(value):  # uploaded to Engium: checked by the send (media.services)
+            return value
         try:
             parts = urlsplit(value)
         except ValueError as exc:

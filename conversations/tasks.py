@@ -56,6 +56,11 @@ def answer_inbound(message_id: str) -> None:
     services.answer_inbound(message_id)
 
 
+@shared_task(name=services.FETCH_INBOUND_MEDIA, acks_late=True)
+def fetch_inbound_media(fetch_id: int) -> None:
+    services.fetch_inbound_media(fetch_id)
+
+
 @shared_task(name="conversations.sweep_undelivered")
 def sweep_undelivered() -> int:
     """Re-dispatch every tenant's overdue messages, callbacks and agent turns (the outbox
@@ -71,6 +76,7 @@ def sweep_undelivered() -> int:
                 services.redispatch_pending_callbacks,
                 services.redispatch_pending_agent_turns,
                 services.apply_due_sandbox_reports,
+                services.redispatch_media_fetches,
             ):
                 try:
                     total += sweep()

@@ -85,7 +85,12 @@ class SendMessageView(EngiumAPIView):
                     "(`validation_error`, `field` `message.template.variables.<name>`), on "
                     "WhatsApp Cloud a template not approved in that language "
                     "(`template_not_approved`) or a text or media message to a recipient who "
-                    "has not written in 24 hours (`outside_session_window`)."
+                    "has not written in 24 hours (`outside_session_window`), or an Engium "
+                    "media URL that is not valid (`invalid_media_url`), expired "
+                    "(`media_url_expired`), "
+                    "not this tenant's (`media_not_found`), of another type "
+                    "(`media_type_mismatch`) or too large for the channel "
+                    "(`media_too_large`, `media_not_supported`)."
                 ),
             ),
         },

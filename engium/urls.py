@@ -12,6 +12,7 @@ from engium.api.converters import PublicIdConverter
 from engium.api.errors import error_response, from_drf
 from engium.exceptions import InternalError, NotFound, PermissionDeniedError, ValidationFailed
 from engium.middleware import is_api_request
+from media.views import serve_media
 
 register_converter(PublicIdConverter, "public_id")
 
@@ -22,6 +23,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("message_templates.urls")),
     path("", include("tenants.urls")),
     path("", include("webhooks.urls")),
+    path("", include("media.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 
@@ -38,6 +40,8 @@ urlpatterns = [
         provider_callback,
         name="provider-callback",
     ),
+    # Signed media URLs, fetched by providers without an API key (media.signing).
+    path("media/<str:token>", serve_media, name="media-file"),
 ]
 
 

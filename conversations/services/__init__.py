@@ -26,6 +26,11 @@ from conversations.services.delivery import (
     mark_undispatched,
     redispatch_overdue_messages,
 )
+from conversations.services.inbound_media import (
+    FETCH_INBOUND_MEDIA,
+    fetch_inbound_media,
+    redispatch_media_fetches,
+)
 from conversations.services.messages import MessageContent, receive_message, send_message
 from conversations.services.statuses import change_message_status
 
@@ -34,6 +39,7 @@ __all__ = [
     "APPLY_STATUS_REPORT",
     "DELIVER_MESSAGE",
     "DELIVER_MESSAGES",
+    "FETCH_INBOUND_MEDIA",
     "PROCESS_CALLBACK",
     "MessageContent",
     "accept_callback",
@@ -46,11 +52,13 @@ __all__ = [
     "deliver_message",
     "dispatch_agent_turn",
     "dispatch_delivery",
+    "fetch_inbound_media",
     "mark_agent_turns_undispatched",
     "mark_undispatched",
     "process_callback",
     "receive_callback",
     "receive_message",
+    "redispatch_media_fetches",
     "redispatch_overdue_messages",
     "redispatch_pending_agent_turns",
     "redispatch_pending_callbacks",

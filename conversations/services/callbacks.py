@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from conversations.models import Message, MessageDirection
 from conversations.services.delivery import apply_status_report
+from conversations.services.inbound_media import schedule_media_fetch
 from conversations.services.messages import receive_message
 from engium import outbox
 from engium.tenancy import current_schema
@@ -150,7 +151,9 @@ def process_callback(callback_id: int) -> ProviderCallback | None:
                         # providers deliver webhooks at least once: a repeat is not a new message
                         notes.append(f"duplicate inbound message {inbound.provider_message_id}")
                         continue
-                    stored.append(receive_message(integration, inbound))
+                    message = receive_message(integration, inbound)
+                    schedule_media_fetch(message, integration, inbound)
+                    stored.append(message)
         except Exception as exc:
             logger.exception(
                 "a provider callback could not be applied", extra={"callback": callback_id}

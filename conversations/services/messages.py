@@ -36,6 +36,7 @@ from engium.tenancy import current_schema
 from engium.timestamps import iso_time
 from integrations.models import Integration
 from integrations.providers.base import InboundMessage
+from media.services import check_media_for_send
 from message_templates.services import render_template
 from tenants.models import Language
 from webhooks.models import Event, EventType
@@ -92,6 +93,9 @@ def send_message(
     # Reads before the one statement (the template; WhatsApp's window): the statement
     # stays the send's only write.
     routing = get_routing()
+    if content.media_url:
+        # Our own media URL: its signature, tenant, media type and the channel's limits.
+        check_media_for_send(content.media_url, media_type=content.media_type, channel=channel)
     if content.template is not None:
         rendered = render_template(
             content.template,

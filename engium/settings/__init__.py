@@ -88,6 +88,7 @@ TENANT_APPS = [
     "message_templates",
     "conversations",
     "webhooks",
+    "media",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -303,7 +304,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "WhatsApp, SMS and Voice conversations behind one REST API.\n\n"
         "Every request carries `Authorization: Bearer <API key>` and `X-Tenant-ID`. Bodies are "
-        "JSON (`Content-Type: application/json`, at most 1 MiB). Every error answer is "
+        "JSON (`Content-Type: application/json`, at most 1 MiB), but a media upload's "
+        "(`multipart/form-data`, up to 100 MB). Every error answer is "
         '`{"error": {"code", "message", "field"?, "details"?}}`; besides the statuses listed '
         "per operation, a method a path does not offer answers 405 (`method_not_allowed`, with "
         "`Allow`) and an `Accept` header without JSON answers 406 (`not_acceptable`). Every "
@@ -405,6 +407,62 @@ ENGIUM_AGENT_HISTORY_MESSAGES = env.int("ENGIUM_AGENT_HISTORY_MESSAGES", default
 ENGIUM_AGENT_REPLY_MAX_AGE_SECONDS = env.float("ENGIUM_AGENT_REPLY_MAX_AGE_SECONDS", default=3600.0)
 
 # ------------------------------------------------------------------------------
+# Media files (docs/operations.md#media)
+# ------------------------------------------------------------------------------
+# Where uploaded and inbound media live: `filesystem` (under ENGIUM_MEDIA_ROOT, the default)
+# or `s3` (any S3-compatible service, through django-storages). Every process that serves
+# `/media/…` or stores media must see the same storage: on more than one host, use S3 or a
+# shared volume.
+ENGIUM_MEDIA_STORAGE = env.str("ENGIUM_MEDIA_STORAGE", default="filesystem")
+ENGIUM_MEDIA_ROOT = env.str("ENGIUM_MEDIA_ROOT", default=str(STATE_DIR / "media"))
+if ENGIUM_MEDIA_STORAGE == "filesystem":
+    MEDIA_STORAGE: dict[str, object] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Never served by URL from the storage: only through signed `/media/{token}` URLs.
+        "OPTIONS": {"location": ENGIUM_MEDIA_ROOT, "base_url": None},
+    }
+elif ENGIUM_MEDIA_STORAGE == "s3":
+    MEDIA_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("ENGIUM_MEDIA_S3_BUCKET"),
+            "endpoint_url": env.str("ENGIUM_MEDIA_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("ENGIUM_MEDIA_S3_REGION", default=None),
+            # Unset: boto3's own chain (AWS_* variables, instance or task role).
+            "access_key": env.str("ENGIUM_MEDIA_S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("ENGIUM_MEDIA_S3_SECRET_ACCESS_KEY", default=None),
+            "location": env.str("ENGIUM_MEDIA_S3_PREFIX", default="media"),
+            "addressing_style": env.str("ENGIUM_MEDIA_S3_ADDRESSING_STYLE", default=None),
+            # Private objects: they are read by Engium and served through signed URLs.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured("ENGIUM_MEDIA_STORAGE must be `filesystem` or `s3`")
+# How long a signed media URL works (7 days); every answer and delivery signs a fresh one.
+ENGIUM_MEDIA_URL_MAX_AGE_SECONDS = env.int("ENGIUM_MEDIA_URL_MAX_AGE_SECONDS", default=7 * 86400)
+# The largest media file (WhatsApp's document limit); an upload's body may exceed it by the
+# multipart framing and form fields (ENGIUM_MAX_BODY_BYTES).
+ENGIUM_MEDIA_MAX_BYTES = env.int("ENGIUM_MEDIA_MAX_BYTES", default=100_000_000)
+ENGIUM_MEDIA_MAX_UPLOAD_BYTES = ENGIUM_MEDIA_MAX_BYTES + ENGIUM_MAX_BODY_BYTES
+# Per channel and media type, in bytes (media.limits; decimal megabytes, as providers count).
+ENGIUM_MEDIA_CHANNEL_LIMITS = {
+    "whatsapp": {
+        "image": 5_000_000,
+        "audio": 16_000_000,
+        "video": 16_000_000,
+        "document": 100_000_000,
+    },
+    "sms": {"image": 5_000_000, "audio": 5_000_000, "video": 5_000_000, "document": 5_000_000},
+    "voice": {},
+}
+# Inbound media fetched from providers: attempts before giving up, and the first retry delay.
+ENGIUM_MEDIA_FETCH_MAX_ATTEMPTS = env.int("ENGIUM_MEDIA_FETCH_MAX_ATTEMPTS", default=6)
+ENGIUM_MEDIA_FETCH_BACKOFF_SECONDS = env.float("ENGIUM_MEDIA_FETCH_BACKOFF_SECONDS", default=30.0)
+
+# ------------------------------------------------------------------------------
 # Static files, i18n
 # ------------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -421,6 +479,7 @@ STORAGES = {
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    "media": MEDIA_STORAGE,
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 LANGUAGE_CODE = "en"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class OutboundMessage:
     text: str
     media_url: str | None = None
     media_type: str | None = None
+    #: the file's name, where known (uploaded media): WhatsApp shows it on documents
+    media_filename: str | None = None
     #: for providers that send templates natively (`Provider.sends_templates`), the template
     #: as they take it: ``{"name", "language", "parameters": [values in body order]}``;
     #: ``text`` holds the rendered template either way
@@ -58,6 +60,11 @@ class InboundMessage:
     #: (``{"type": "image", "media_id", "mime_type"}``), a location, contacts, a button or
     #: list reply, a reaction. None for plain text.
     details: Mapping[str, Any] | None = None
+    #: the provider's handle of the message's (first) media, for `Provider.download_media`:
+    #: Twilio's media URL, WhatsApp Cloud's media ID. None without media.
+    media_reference: str | None = None
+    #: the media's content type as the provider declared it
+    media_content_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,6 +288,19 @@ class Provider(abc.ABC):
     ) -> CallbackAnswer | None:
         """The answer to a ``GET`` on a callback URL (a subscription check); None: refused."""
         return None
+
+    def download_media(
+        self, config: Mapping[str, Any], reference: str, *, dest: IO[bytes], max_bytes: int
+    ) -> str:
+        """Write an inbound message's media (``InboundMessage.media_reference``) to ``dest``.
+
+        Returns the content type the provider declared. Raises `ProviderError`: transient
+        ones are tried again later; a file over ``max_bytes`` is a permanent
+        ``media_too_large``.
+        """
+        raise PermanentProviderError(
+            "media_unsupported", f"The {self.slug} provider does not serve inbound media."
+        )
 
     def test_connection(self, config: Mapping[str, Any]) -> ConnectionCheck:
         """Check the credentials against the provider with a harmless read."""

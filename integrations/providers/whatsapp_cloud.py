@@ -23,7 +23,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -36,6 +36,7 @@ from integrations.providers.base import (
     ConnectionCheck,
     InboundMessage,
     OutboundMessage,
+    PermanentProviderError,
     Provider,
     ProviderError,
     SendResult,
@@ -307,6 +308,8 @@ class WhatsAppCloudProvider(Provider):
             media: dict[str, Any] = {"link": message.media_url}
             if message.text and message.media_type != "audio":  # audio takes no caption
                 media["caption"] = message.text
+            if message.media_type == "document" and message.media_filename:
+                media["filename"] = message.media_filename
             body.update({"type": message.media_type, message.media_type: media})
         else:
             body.update(type="text", text={"preview_url": False, "body": message.text})
@@ -467,6 +470,7 @@ class WhatsAppCloudProvider(Provider):
             details["raw"] = dict(message)
         if message.get("context"):
             details["context"] = dict(message["context"])
+        media = details.get("media") or {}
         batch.inbound.append(
             InboundMessage(
                 sender=sender if sender.startswith("+") else f"+{sender}",
@@ -474,7 +478,48 @@ class WhatsAppCloudProvider(Provider):
                 provider_message_id=str(message.get("id") or "") or None,
                 media_type=media_type,
                 details=None if details == {"type": "text"} else details,
+                media_reference=str(media["id"]) if media.get("id") else None,
+                media_content_type=str(media.get("mime_type") or "") or None,
             )
+        )
+
+    def download_media(
+        self, config: Mapping[str, Any], reference: str, *, dest: IO[bytes], max_bytes: int
+    ) -> str:
+        """``GET /{api_version}/{media ID}`` names a short-lived ``url``, fetched with the token.
+
+        Both calls carry the Bearer token; the ``url`` is Meta's and is valid for minutes,
+        which is why it is asked for at each attempt.
+        """
+        if not re.match(r"^\d{1,40}$", reference):
+            raise PermanentProviderError("media_reference_invalid", "Not a Graph media ID.")
+        base = config.get("base_url", DEFAULT_BASE_URL)
+        version = config.get("api_version", DEFAULT_API_VERSION)
+        response = http.request(
+            "GET",
+            f"{base}/{version}/{reference}",
+            provider="whatsapp_cloud",
+            read_error=_read_error,
+            transient_codes=TRANSIENT_CODES,
+            headers=self._headers(config),
+        )
+        try:
+            url = str(response.json()["url"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError(
+                "whatsapp_cloud_bad_answer", "Graph's media answer named no url."
+            ) from exc
+        if not url.startswith(("https://", "http://")):
+            raise PermanentProviderError(
+                "whatsapp_cloud_bad_answer", "Graph's media url is not http(s)."
+            )
+        return http.download(
+            url,
+            provider="whatsapp_cloud",
+            dest=dest,
+            max_bytes=max_bytes,
+            read_error=_read_error,
+            headers=self._headers(config),
         )
 
     def test_connection(self, config: Mapping[str, Any]) -> ConnectionCheck:

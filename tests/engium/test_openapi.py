@@ -23,6 +23,7 @@ from drf_spectacular.generators import SchemaGenerator
 from conversations import services
 from tests.conftest import ApiClient, TenantFixture, error_of
 from tests.http_server import Reply, ScriptedServer
+from tests.media.conftest import upload
 from webhooks import services as webhook_services
 from webhooks.models import Delivery
 
@@ -67,6 +68,10 @@ OPERATION_IDS = {
     "agent_roles_retrieve",
     "agent_roles_update",
     "agent_roles_destroy",
+    "media_list",
+    "media_create",
+    "media_retrieve",
+    "media_destroy",
 }
 FAILING_RECIPIENT = "+15550100001"  # the sandbox refuses numbers ending in 0001
 
@@ -210,6 +215,16 @@ def test_the_send_example_is_the_first_message_guide(schema: dict[str, Any]) -> 
     assert recipient["type"] == "string"
 
 
+def test_the_upload_is_documented_as_multipart(schema: dict[str, Any]) -> None:
+    body = operations(schema)["media_create"]["requestBody"]
+    assert body["required"] is True
+    assert set(body["content"]) == {"multipart/form-data"}
+    form = schema["components"]["schemas"]["MediaUpload"]
+    assert form["properties"]["file"] == {**form["properties"]["file"], "format": "binary"}
+    assert form["required"] == ["file"]
+    assert set(form["properties"]) == {"file", "channel", "media_type"}
+
+
 def test_the_served_schema_is_public_json(schema: dict[str, Any]) -> None:
     response = Client().get("/api/v1/schema/", {"format": "json"})
     assert response.status_code == 200, response.content
@@ -317,6 +332,7 @@ def test_answers_have_exactly_the_documented_keys(
     check_webhook_answers(api, tenant_a, check)
     check_template_answers(api, tenant_a, check)
     check_agent_answers(api, tenant_a, check)
+    check_media_answers(tenant_a, check)
     check.assert_every_property_seen()
 
 
@@ -407,6 +423,17 @@ def check_agent_answers(api: ApiClient, tenant_a: TenantFixture, check: Conforma
         200,
     )
     assert resumed["status"] == "active"
+
+
+def check_media_answers(tenant_a: TenantFixture, check: Conformance) -> None:
+    from tests.media.files import png
+
+    client = ApiClient()
+    media = check.answer(upload(tenant_a, png(), "a.png"), "media_create", 201)
+    check.answer(client.get("media", tenant=tenant_a), "media_list", 200)
+    check.answer(client.get(f"media/{media['id']}", tenant=tenant_a), "media_retrieve", 200)
+    deleted = client.delete(f"media/{media['id']}", tenant=tenant_a)
+    assert deleted.status_code == 204 and "204" in check.operations["media_destroy"]["responses"]
 
 
 def check_webhook_answers(api: ApiClient, tenant_a: TenantFixture, check: Conformance) -> None:
@@ -574,6 +601,14 @@ def test_error_answers_have_exactly_the_documented_keys(
             ),
             "conversations_resume_agent",
             409,
+        ),
+        (upload(tenant_a, b"MZ" + bytes(200), "a.jpg"), "media_create", 400),
+        (api.post("media", tenant=tenant_a, json_body={}), "media_create", 415),
+        (api.get("media", tenant=tenant_a, query={"media_type": "x"}), "media_list", 400),
+        (
+            api.get("media/med_00000000000000000000000000", tenant=tenant_a),
+            "media_retrieve",
+            404,
         ),
     ]:
         error_of(response)
