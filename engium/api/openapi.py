@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
@@ -39,6 +39,26 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
                 "description": "The ID of the tenant the API key belongs to.",
             },
         ]
+
+
+# ------------------------------------------------------------------ request bodies
+
+
+class StrictSerializerScheme(OpenApiSerializerExtension):
+    """A `StrictSerializer` refuses unknown fields: its schema says `additionalProperties: false`.
+
+    Without it, a body with an extra field is valid by the schema and refused by the API.
+    """
+
+    target_class = "engium.api.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer(
+            self.target, direction, bypass_extensions=True
+        )
+        schema["additionalProperties"] = False
+        return schema
 
 
 # ------------------------------------------------------------------ errors
