@@ -19,6 +19,7 @@ from engium.api.serializers import (
     StrictSerializer,
     StrictUUIDField,
 )
+from engium.ids import id_regex
 from engium.patterns import MEDIA_URL, PHONE_SHAPE
 from engium.timestamps import iso_time
 from integrations.models import Channel
@@ -173,4 +174,6 @@ class MessageListQuery(ListQuerySerializer):
     channel = serializers.ChoiceField(choices=Channel.values, required=False)
     direction = serializers.ChoiceField(choices=MessageDirection.values, required=False)
     recipient = _recipient_filter()
-    conversation_id = serializers.CharField(required=False, max_length=64)
+    conversation_id = serializers.RegexField(
+        rf"^{id_regex('sess')}\Z", required=False, trim_whitespace=False, help_text="`sess_…`"
+    )

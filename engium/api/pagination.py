@@ -28,8 +28,10 @@ class ListQuerySerializer(serializers.Serializer):
 
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
     cursor = serializers.RegexField(
-        f"^{id_regex()}$",
+        # `\Z` (written `$` in the schema): `$` also matches before a final line break.
+        rf"^{id_regex()}\Z",
         required=False,
+        trim_whitespace=False,
         help_text="The `next_cursor` of the previous page.",
     )
     created_after = ClampedDateTimeField(required=False)
@@ -46,8 +48,9 @@ class ListQuerySerializer(serializers.Serializer):
             cls._declared_fields = {
                 **cls._declared_fields,
                 "cursor": serializers.RegexField(
-                    f"^{id_regex(cls.id_prefix)}$",
+                    rf"^{id_regex(cls.id_prefix)}\Z",
                     required=False,
+                    trim_whitespace=False,
                     help_text="The `next_cursor` of the previous page.",
                 ),
             }

@@ -38,7 +38,8 @@ class StrictCharField(serializers.CharField):
     """Text given as a JSON string only (DRF's field would turn 0 or 1.5 into "0", "1.5").
 
     A field that trims white space and refuses blanks refuses text of white space only
-    (trimmed, it is blank): its schema says so with the `NOT_ONLY_WHITESPACE` pattern.
+    (trimmed, it is blank): its schema says so with the `NOT_ONLY_WHITESPACE` pattern. Its
+    `max_length` counts the text as sent, as the schema's `maxLength` does, not as trimmed.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -50,6 +51,8 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

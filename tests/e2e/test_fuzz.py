@@ -116,7 +116,7 @@ def test_the_fuzzer_finds_nothing(stack: Stack, tmp_path: Path) -> None:
     assert run.returncode == 0 and not failures, (
         f"schemathesis exit {run.returncode}; {len(failures)} failure(s):\n"
         + "\n\n".join(failures)
-        + f"\n\n--- output (end)\n{output[-6000:]}"
+        + f"\n\n--- output (end)\n{output[-6000:]}\n\n--- server logs\n{stack.logs()}"
     )
     # Every phase ran and passed: none was skipped for want of data or links.
     for phase in PHASES:

@@ -147,6 +147,16 @@ def test_a_trimmed_name_of_white_space_only_is_refused_as_documented(
     assert error_of(answer)["field"] == "name"
 
 
+def test_a_maximum_length_counts_the_text_as_sent(api: ApiClient, tenant_a: TenantFixture) -> None:
+    # Trimmed, it would fit: the schema's maxLength (100) counts the white space too.
+    answer = api.post("api-keys", tenant=tenant_a, json_body={"name": "  " + "k" * 100})
+    assert answer.status_code == 400
+    assert error_of(answer)["field"] == "name"
+    answer = api.post("api-keys", tenant=tenant_a, json_body={"name": " " + "k" * 99})
+    assert answer.status_code == 201
+    assert answer.json()["name"] == "k" * 99
+
+
 def test_providers_are_an_enum_taken_as_given(
     api: ApiClient, tenant_a: TenantFixture, schema: dict[str, Any]
 ) -> None:
@@ -197,6 +207,23 @@ def test_an_empty_list_parameter_is_refused(
     answer = api.get(path, tenant=tenant_a, query={parameter: ""})
     assert answer.status_code == 400
     assert error_of(answer)["field"] == parameter
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"cursor": "msg_00000000000000000000000000\n"},
+        {"cursor": " msg_00000000000000000000000000"},
+        {"conversation_id": "sess_00000000000000000000000000\n"},
+        {"conversation_id": "0"},
+    ],
+)
+def test_ids_in_a_list_query_are_taken_exactly(
+    api: ApiClient, tenant_a: TenantFixture, query: dict[str, str]
+) -> None:
+    answer = api.get("messages", tenant=tenant_a, query=query)
+    assert answer.status_code == 400
+    assert error_of(answer)["field"] == next(iter(query))
 
 
 @pytest.mark.parametrize(
