@@ -74,8 +74,9 @@ def _failures(junit: Path) -> list[str]:
     report = ElementTree.parse(junit)  # noqa: S314 (written by the run above, not untrusted)
     for case in report.getroot().iter("testcase"):
         for problem in [*case.iter("failure"), *case.iter("error")]:
-            text = (problem.get("message") or problem.text or "").strip()
-            found.append(f"{case.get('name')}: {text[:1500]}")
+            # `message` is the failure's code (ST201, …); the text has the request to replay.
+            text = f"{problem.get('message') or ''}\n{problem.text or ''}".strip()
+            found.append(f"{case.get('name')}: {text[:2000]}")
     return found
 
 
