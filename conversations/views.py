@@ -45,7 +45,7 @@ from integrations.openapi import INTEGRATION_ID
 # Outbound sends per tenant in any 60 s, shared by every web process (docs/api.md#rate-limits).
 SEND_LIMITER = MovingWindowLimiter(f"{settings.CACHES['default']['KEY_PREFIX']}:ratelimit:send")
 
-_LIST_400 = "A filter is not valid (`validation_error`, `invalid_recipient`)."
+_LIST_400 = "A filter is not valid (`validation_error`)."
 
 
 def _answer(answer: idempotency.Answer, *, headers: dict[str, str] | None = None) -> Response:
