@@ -50,9 +50,21 @@ def process_callback(callback_id: int) -> None:
     services.process_callback(callback_id)
 
 
+@shared_task(name=services.ANSWER_INBOUND, acks_late=True)
+def answer_inbound(message_id: str) -> None:
+    """An agent role's answer to an inbound message (queue ``agents``); at most once."""
+    services.answer_inbound(message_id)
+
+
+@shared_task(name=services.FETCH_INBOUND_MEDIA, acks_late=True)
+def fetch_inbound_media(fetch_id: int) -> None:
+    services.fetch_inbound_media(fetch_id)
+
+
 @shared_task(name="conversations.sweep_undelivered")
 def sweep_undelivered() -> int:
-    """Re-dispatch every tenant's overdue messages (the outbox sweep)."""
+    """Re-dispatch every tenant's overdue messages, callbacks and agent turns (the outbox
+    sweep)."""
     total = 0
     # Suspended tenants too: what was accepted is delivered.
     for tenant in Tenant.objects.exclude(schema_name="public"):
@@ -62,7 +74,9 @@ def sweep_undelivered() -> int:
             for sweep in (
                 services.redispatch_overdue_messages,
                 services.redispatch_pending_callbacks,
+                services.redispatch_pending_agent_turns,
                 services.apply_due_sandbox_reports,
+                services.redispatch_media_fetches,
             ):
                 try:
                     total += sweep()

@@ -25,6 +25,7 @@ PHONE_NUMBER_ID = "106540352242922"
 ACCESS_TOKEN = "EAAG-graph-access-token-0123456789"
 APP_SECRET = "meta-app-secret-0123456789abcdef"
 VERIFY_TOKEN = "meta-verify-token-0123456789"
+BUSINESS_ACCOUNT_ID = "102290129340398"
 
 
 def fixture(provider: str, name: str) -> Any:
@@ -99,14 +100,28 @@ class FakeTwilio(ScriptedServer):
 
 
 class FakeGraph(ScriptedServer):
-    """``/{version}/{phone number ID}/messages`` answers 200 with a new wamid."""
+    """``/{version}/{phone number ID}/messages`` answers 200 with a new wamid;
+    ``/{version}/{WABA ID}/message_templates`` creates a pending template (POST) or lists
+    ``templates`` (GET), and ``/{version}/{template ID}`` (an edit) answers success."""
 
     def __init__(self) -> None:
         super().__init__()
         self.default = Reply(status=200, body=self._answer)
         self.last_wamid = ""
+        #: what a template listing answers (``data`` rows in Graph's format)
+        self.templates: list[dict[str, Any]] = []
 
     def _answer(self, received: Received) -> Any:
+        path = received.path.split("?")[0]
+        if path.endswith("/message_templates"):
+            if received.method == "GET":
+                return {"data": self.templates, "paging": {"cursors": {"after": "MAZDZD"}}}
+            answer = fixture("whatsapp_cloud", "template_created__pending")
+            answer["id"] = str(secrets.randbelow(10**15) + 10**15)
+            answer["category"] = json.loads(received.body).get("category", "")
+            return answer
+        if received.method == "POST" and not path.endswith("/messages"):
+            return {"success": True}
         if received.method == "GET":
             return fixture("whatsapp_cloud", "phone_number__fetch")
         answer = fixture("whatsapp_cloud", "message_created__accepted")

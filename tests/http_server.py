@@ -14,7 +14,8 @@ from typing import Any
 @dataclass
 class Reply:
     status: int = 200
-    #: the JSON answer, or a function of the request that makes it
+    #: the JSON answer (or raw bytes, sent as they are), or a function of the request
+    #: that makes it
     body: Any = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
@@ -55,9 +56,12 @@ class ScriptedServer:
                 if reply.delay:
                     time.sleep(reply.delay)
                 answer = reply.body(received) if callable(reply.body) else reply.body
-                payload = json.dumps(answer).encode()
+                raw = isinstance(answer, bytes)
+                payload = answer if raw else json.dumps(answer).encode()
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
+                if "Content-Type" not in reply.headers:
+                    content_type = "application/octet-stream" if raw else "application/json"
+                    self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)

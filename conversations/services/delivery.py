@@ -36,6 +36,8 @@ from integrations.providers.base import (
 )
 from integrations.providers.registry import UnknownProvider, get_provider
 from integrations.services import record_provider_exchanges
+from media.services import media_of_url
+from media.signing import is_media_url, refresh_media_url
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +85,12 @@ def deliver_message(message_id: str) -> Message | None:
             channel=message.channel,
             recipient=message.recipient,
             text=message.text,
-            media_url=message.media_url or None,
+            # Our media URLs are signed afresh: the provider fetches within their validity.
+            media_url=refresh_media_url(message.media_url) if message.media_url else None,
             media_type=message.media_type or None,
-            template=message.template,
+            media_filename=_media_filename(message.media_url),
+            # Providers that take templates as such get them; the others the rendered text.
+            template=message.provider_template if provider.sends_templates else None,
             language=_tenant_language(),
             # Our ID rides in the URL (which the provider signs), so that its reports find
             # the message even if the outcome of this send is never recorded.
@@ -124,6 +129,14 @@ def deliver_message(message_id: str) -> Message | None:
         return _fail(message, internal)
     _log_exchanges(message, integration, exchanges)
     return _record_sent(message, result)
+
+
+def _media_filename(url: str) -> str | None:
+    """The original name of our media file behind ``url`` (documents show it), if any."""
+    if not url or not is_media_url(url):
+        return None
+    media = media_of_url(url)
+    return media.original_name or None if media is not None else None
 
 
 def _find_earlier_send(

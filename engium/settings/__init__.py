@@ -90,8 +90,10 @@ TENANT_APPS = [
     "django.contrib.contenttypes",
     "agents",
     "integrations",
+    "message_templates",
     "conversations",
     "webhooks",
+    "media",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -184,6 +186,7 @@ CELERY_TASK_ROUTES = {
     "conversations.deliver_messages": {"queue": "delivery"},
     "conversations.apply_status_report": {"queue": "delivery"},
     "conversations.process_callback": {"queue": "delivery"},
+    "conversations.answer_inbound": {"queue": "agents"},
     "webhooks.*": {"queue": "webhooks"},
     "agents.*": {"queue": "agents"},
 }
@@ -219,6 +222,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {
         "task": "conversations.purge_idempotency_keys",
         "schedule": 3600.0,
+    },
+    # WhatsApp's template review: statuses read from Graph, lost submissions made again.
+    "sync-templates": {
+        "task": "message_templates.sync_templates",
+        "schedule": env.float("ENGIUM_TEMPLATE_SYNC_SECONDS", default=600.0),
     },
     "refresh-status": {
         "task": "engium.refresh_status",
@@ -336,7 +344,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "WhatsApp, SMS and Voice conversations behind one REST API.\n\n"
         "Every request carries `Authorization: Bearer <API key>` and `X-Tenant-ID`. Bodies are "
-        "JSON (`Content-Type: application/json`, at most 1 MiB). Every error answer is "
+        "JSON (`Content-Type: application/json`, at most 1 MiB), but a media upload's "
+        "(`multipart/form-data`, up to 100 MB). Every error answer is "
         '`{"error": {"code", "message", "field"?, "details"?}}`; besides the statuses listed '
         "per operation, a method a path does not offer answers 405 (`method_not_allowed`, with "
         "`Allow`) and an `Accept` header without JSON answers 406 (`not_acceptable`). Every "
@@ -426,6 +435,72 @@ ENGIUM_PROVIDERS = {
 ENGIUM_PROVIDER_LOG_DAYS = env.int("ENGIUM_PROVIDER_LOG_DAYS", default=30)
 # Per-process memo in front of Redis for tenants, keys and routing (0 turns it off).
 ENGIUM_LOCAL_CACHE_SECONDS = env.float("ENGIUM_LOCAL_CACHE_SECONDS", default=1.0)
+# Agent roles (docs/operations.md#agents). With ENGIUM_LLM_URL set, agents answer through
+# that OpenAI-compatible API (`{url}/chat/completions`); without it, the built-in agent does.
+ENGIUM_LLM_URL = env.str("ENGIUM_LLM_URL", default="").rstrip("/")
+ENGIUM_LLM_MODEL = env.str("ENGIUM_LLM_MODEL", default="gpt-4o-mini")
+ENGIUM_LLM_API_KEY = env.str("ENGIUM_LLM_API_KEY", default="")
+ENGIUM_LLM_TIMEOUT = env.float("ENGIUM_LLM_TIMEOUT", default=20.0)
+# How many of a conversation's latest messages the model is shown.
+ENGIUM_AGENT_HISTORY_MESSAGES = env.int("ENGIUM_AGENT_HISTORY_MESSAGES", default=12)
+# An inbound message not answered within this long (workers down) is left for a person.
+ENGIUM_AGENT_REPLY_MAX_AGE_SECONDS = env.float("ENGIUM_AGENT_REPLY_MAX_AGE_SECONDS", default=3600.0)
+
+# ------------------------------------------------------------------------------
+# Media files (docs/operations.md#media)
+# ------------------------------------------------------------------------------
+# Where uploaded and inbound media live: `filesystem` (under ENGIUM_MEDIA_ROOT, the default)
+# or `s3` (any S3-compatible service, through django-storages). Every process that serves
+# `/media/…` or stores media must see the same storage: on more than one host, use S3 or a
+# shared volume.
+ENGIUM_MEDIA_STORAGE = env.str("ENGIUM_MEDIA_STORAGE", default="filesystem")
+ENGIUM_MEDIA_ROOT = env.str("ENGIUM_MEDIA_ROOT", default=str(STATE_DIR / "media"))
+if ENGIUM_MEDIA_STORAGE == "filesystem":
+    MEDIA_STORAGE: dict[str, object] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Never served by URL from the storage: only through signed `/media/{token}` URLs.
+        "OPTIONS": {"location": ENGIUM_MEDIA_ROOT, "base_url": None},
+    }
+elif ENGIUM_MEDIA_STORAGE == "s3":
+    MEDIA_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("ENGIUM_MEDIA_S3_BUCKET"),
+            "endpoint_url": env.str("ENGIUM_MEDIA_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("ENGIUM_MEDIA_S3_REGION", default=None),
+            # Unset: boto3's own chain (AWS_* variables, instance or task role).
+            "access_key": env.str("ENGIUM_MEDIA_S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("ENGIUM_MEDIA_S3_SECRET_ACCESS_KEY", default=None),
+            "location": env.str("ENGIUM_MEDIA_S3_PREFIX", default="media"),
+            "addressing_style": env.str("ENGIUM_MEDIA_S3_ADDRESSING_STYLE", default=None),
+            # Private objects: they are read by Engium and served through signed URLs.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured("ENGIUM_MEDIA_STORAGE must be `filesystem` or `s3`")
+# How long a signed media URL works (7 days); every answer and delivery signs a fresh one.
+ENGIUM_MEDIA_URL_MAX_AGE_SECONDS = env.int("ENGIUM_MEDIA_URL_MAX_AGE_SECONDS", default=7 * 86400)
+# The largest media file (WhatsApp's document limit); an upload's body may exceed it by the
+# multipart framing and form fields (ENGIUM_MAX_BODY_BYTES).
+ENGIUM_MEDIA_MAX_BYTES = env.int("ENGIUM_MEDIA_MAX_BYTES", default=100_000_000)
+ENGIUM_MEDIA_MAX_UPLOAD_BYTES = ENGIUM_MEDIA_MAX_BYTES + ENGIUM_MAX_BODY_BYTES
+# Per channel and media type, in bytes (media.limits; decimal megabytes, as providers count).
+ENGIUM_MEDIA_CHANNEL_LIMITS = {
+    "whatsapp": {
+        "image": 5_000_000,
+        "audio": 16_000_000,
+        "video": 16_000_000,
+        "document": 100_000_000,
+    },
+    "sms": {"image": 5_000_000, "audio": 5_000_000, "video": 5_000_000, "document": 5_000_000},
+    "voice": {},
+}
+# Inbound media fetched from providers: attempts before giving up, and the first retry delay.
+ENGIUM_MEDIA_FETCH_MAX_ATTEMPTS = env.int("ENGIUM_MEDIA_FETCH_MAX_ATTEMPTS", default=6)
+ENGIUM_MEDIA_FETCH_BACKOFF_SECONDS = env.float("ENGIUM_MEDIA_FETCH_BACKOFF_SECONDS", default=30.0)
 
 # ------------------------------------------------------------------------------
 # Static files, i18n
@@ -444,6 +519,7 @@ STORAGES = {
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    "media": MEDIA_STORAGE,
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 LANGUAGE_CODE = "en"

@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape, quoteattr
 
@@ -411,6 +411,21 @@ class TwilioProvider(Provider):
             media_url=media_url,
             media_type=media_type,
             details=details,
+            media_reference=media_url,
+            media_content_type=field("MediaContentType0") or None if media_url else None,
+        )
+
+    def download_media(
+        self, config: Mapping[str, Any], reference: str, *, dest: IO[bytes], max_bytes: int
+    ) -> str:
+        """``MediaUrl0`` with the account's basic auth (Twilio redirects to its storage)."""
+        return http.download(
+            reference,
+            provider="twilio",
+            dest=dest,
+            max_bytes=max_bytes,
+            read_error=_read_error,
+            auth=(config["account_sid"], config["auth_token"]),
         )
 
     def test_connection(self, config: Mapping[str, Any]) -> ConnectionCheck:

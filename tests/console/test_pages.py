@@ -221,7 +221,7 @@ def test_an_owner_connects_whatsapp_cloud_with_its_business_account(
     }
     refused = owner.post("/console/settings/integrations/new/", fields)
     assert refused.context["form"].errors["business_account_id"] == [
-        "business_account_id is digits."
+        "business_account_id is the WhatsApp Business Account's ID (digits)."
     ]
     answer = owner.post(
         "/console/settings/integrations/new/", {**fields, "business_account_id": "9876543210"}

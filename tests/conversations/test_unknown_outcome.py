@@ -180,7 +180,11 @@ def test_whatsapp_cloud_cannot_be_asked_so_the_message_fails_and_its_report_corr
     tenant_a: TenantFixture, graph_api: FakeGraph
 ) -> None:
     create_integration(
-        tenant_a, "whatsapp", "whatsapp_cloud", is_default=True, **graph_api.config()
+        tenant_a,
+        "whatsapp",
+        "whatsapp_cloud",
+        is_default=True,
+        **graph_api.config(session_window=False),
     )
     queued = create_message(tenant_a, channel="whatsapp", recipient=RECIPIENT)
     with tenant_a.schema():
@@ -207,7 +211,11 @@ def test_whatsapp_cloud_resends_when_the_operator_chose_to(
 ) -> None:
     settings.ENGIUM_DELIVERY_UNKNOWN_OUTCOME = "resend"
     create_integration(
-        tenant_a, "whatsapp", "whatsapp_cloud", is_default=True, **graph_api.config()
+        tenant_a,
+        "whatsapp",
+        "whatsapp_cloud",
+        is_default=True,
+        **graph_api.config(session_window=False),
     )
     queued = create_message(tenant_a, channel="whatsapp", recipient=RECIPIENT)
     with tenant_a.schema():
