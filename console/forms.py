@@ -7,6 +7,8 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from conversations.recipients import normalize_recipient
+from engium.exceptions import EngiumError
 from integrations.models import Channel
 from tenants.models import Role
 from webhooks.models import SUBSCRIBABLE_EVENTS, DeliveryStatus, EventType
@@ -213,3 +215,12 @@ class ConversationFilterForm(forms.Form):
     )
     channel = forms.ChoiceField(choices=[("", "Any channel"), *Channel.choices], required=False)
     recipient = forms.CharField(max_length=32, required=False, help_text="E.164, e.g. +15550102999")
+
+    def clean_recipient(self) -> str:
+        value = str(self.cleaned_data.get("recipient") or "").strip()
+        if not value:
+            return ""
+        try:
+            return normalize_recipient(value)
+        except EngiumError as exc:
+            raise forms.ValidationError(exc.message) from exc

@@ -12,7 +12,7 @@ from console.forms import ConversationFilterForm
 from console.views.common import page, paginate
 from conversations import selectors, services
 from conversations.models import ConversationStatus, MessageStatus
-from engium.exceptions import EngiumError, NotFound
+from engium.exceptions import NotFound
 
 #: Statuses after which a message does not move on (the thread stops polling when all are).
 FINAL_STATUSES = {
@@ -26,12 +26,10 @@ FINAL_STATUSES = {
 @console_view()
 def conversation_list(request: HttpRequest) -> HttpResponse:
     form = ConversationFilterForm(request.GET or None)
-    query = form.cleaned_data if form.is_valid() else {}
-    try:
-        rows = selectors.filter_conversations(query)
-    except EngiumError as exc:  # a recipient that is no phone number
-        form.add_error("recipient", exc.message)
-        rows = selectors.filter_conversations({}).none()
+    if form.is_bound and not form.is_valid():
+        rows = selectors.filter_conversations({}).none()  # the form says what is wrong
+    else:
+        rows = selectors.filter_conversations(form.cleaned_data if form.is_bound else {})
     return page(
         request,
         "console/conversations/list.html",
