@@ -12,7 +12,7 @@ from console.forms import ConversationFilterForm
 from console.views.common import page, paginate
 from conversations import selectors, services
 from conversations.models import ConversationStatus, MessageStatus
-from engium.exceptions import NotFound
+from engium.exceptions import EngiumError, NotFound
 
 #: Statuses after which a message does not move on (the thread stops polling when all are).
 FINAL_STATUSES = {
@@ -62,8 +62,11 @@ def conversation_detail(request: HttpRequest, conversation_id: str) -> HttpRespo
 @console_view(write=Permission.OPERATE)
 def hand_back(request: HttpRequest, conversation_id: str) -> HttpResponse:
     try:
-        conversation = services.hand_back_to_agent(conversation_id)
+        services.resume_agent(conversation_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
-    messages.success(request, f"Conversation is {conversation.get_status_display().lower()}.")
-    return redirect("console:conversation", conversation_id=conversation.id)
+    except EngiumError as exc:  # not pending_human (any more)
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Handed back: the agent answers the next message.")
+    return redirect("console:conversation", conversation_id=conversation_id)

@@ -15,11 +15,7 @@ from conversations.services.callbacks import (
     receive_callback,
     redispatch_pending_callbacks,
 )
-from conversations.services.conversations import (
-    close_conversation,
-    close_idle_conversations,
-    hand_back_to_agent,
-)
+from conversations.services.conversations import close_conversation, close_idle_conversations
 from conversations.services.delivery import (
     APPLY_STATUS_REPORT,
     DELIVER_MESSAGE,
@@ -57,7 +53,6 @@ __all__ = [
     "dispatch_agent_turn",
     "dispatch_delivery",
     "fetch_inbound_media",
-    "hand_back_to_agent",
     "mark_agent_turns_undispatched",
     "mark_undispatched",
     "process_callback",

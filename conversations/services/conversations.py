@@ -24,24 +24,6 @@ def close_conversation(conversation_id: str) -> Conversation:
     return conversation
 
 
-def hand_back_to_agent(conversation_id: str) -> Conversation:
-    """Return a conversation handed off to a person (``pending_human``) to ``active``, so its
-    agent role answers again. Any other status is left as it is.
-
-    The console's "Hand back to agent" calls this; it changes the status only (the agents'
-    own resume, with whatever it notifies, may replace it).
-    """
-    with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
-        if conversation is None:
-            raise NotFound("No conversation with this ID exists.")
-        if conversation.status == ConversationStatus.PENDING_HUMAN:
-            conversation.status = ConversationStatus.ACTIVE
-            conversation.last_activity_at = timezone.now()
-            conversation.save(update_fields=["status", "last_activity_at"])
-    return conversation
-
-
 def close_idle_conversations(
     *, idle_seconds: int, now: datetime | None = None, limit: int = 500
 ) -> int:

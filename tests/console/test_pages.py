@@ -193,6 +193,8 @@ def test_a_conversation_shows_its_thread_and_is_handed_back(
     owner.post(f"{url}hand-back")
     with tenant_a.schema():
         assert Conversation.objects.get(pk=message.conversation_id).status == "active"
+    again = owner.post(f"{url}hand-back", follow=True)  # not pending_human any more: said so
+    assert b"only a conversation handed off" in again.content
     assert owner.get("/console/conversations/sess_missing/").status_code == 404
 
 
