@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, resolve_url
+from django_htmx.http import HttpResponseClientRedirect
 
 from engium.tenancy import use_public_schema, use_tenant
 from tenants.models import Membership, Role, Tenant
@@ -116,6 +118,9 @@ def console_view(
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
+                if getattr(request, "htmx", False):
+                    # A live part of a page whose session ended: the whole page goes.
+                    return HttpResponseClientRedirect(resolve_url(settings.LOGIN_URL))
                 return redirect_to_login(request.get_full_path())
             membership = current_membership(request)
             if membership is None:

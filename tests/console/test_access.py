@@ -66,6 +66,9 @@ def test_pages_need_a_login() -> None:
     for url in PAGES:
         answer = Client().get(url)
         assert answer.status_code == 302 and answer["Location"].startswith("/console/login/")
+    # a live thread whose session ended sends the whole page to the login
+    polled = Client().get("/console/conversations/sess_x/", HTTP_HX_REQUEST="true")
+    assert polled.status_code == 200 and polled["HX-Redirect"] == "/console/login/"
 
 
 @pytest.mark.parametrize("role", Role.values)
