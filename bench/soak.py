@@ -196,7 +196,10 @@ def main() -> int:
         time.sleep(20)  # let the peak's backlog drain before measuring
         receiver.lags.clear()
 
-        print("minute | sends | send p50 / p99 ms | status→webhook p50 / p99 ms | web MiB | worker MiB")
+        print(
+            "minute | sends | send p50 / p99 ms | status→webhook p50 / p99 ms | "
+            "web MiB | worker MiB"
+        )
         latencies: list[tuple[float, float]] = []
         started = time.monotonic()
         minute = 0
