@@ -13,12 +13,12 @@ from conversations.services.delivery import (
     APPLY_STATUS_REPORT,
     DELIVER_MESSAGE,
     DELIVER_MESSAGES,
+    DISPATCH_MESSAGES,
     apply_status_report,
     deliver_message,
-    dispatch_delivery,
     mark_undispatched,
-    redispatch_overdue_messages,
 )
+from conversations.services.dispatch import deliver_messages, dispatch_messages
 from conversations.services.messages import MessageContent, receive_message, send_message
 from conversations.services.statuses import change_message_status
 
@@ -26,6 +26,7 @@ __all__ = [
     "APPLY_STATUS_REPORT",
     "DELIVER_MESSAGE",
     "DELIVER_MESSAGES",
+    "DISPATCH_MESSAGES",
     "PROCESS_CALLBACK",
     "MessageContent",
     "accept_callback",
@@ -35,12 +36,12 @@ __all__ = [
     "close_conversation",
     "close_idle_conversations",
     "deliver_message",
-    "dispatch_delivery",
+    "deliver_messages",
+    "dispatch_messages",
     "mark_undispatched",
     "process_callback",
     "receive_callback",
     "receive_message",
-    "redispatch_overdue_messages",
     "redispatch_pending_callbacks",
     "send_message",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from celery.signals import before_task_publish
 from django.db import connection
+from django.utils import timezone
 
 from conversations.models import Message
 from conversations.services import DELIVER_MESSAGE, DELIVER_MESSAGES, mark_undispatched
@@ -280,7 +281,8 @@ def test_a_publish_to_a_dead_broker_returns_false_and_marks_the_rows_in_their_sc
     tenant_a: TenantFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     message = create_message(tenant_a, recipient="+15550107001")
-    assert message.dispatched_at is not None
+    with tenant_a.schema():  # dispatched (conversations.services.dispatch), to be published
+        Message.objects.filter(pk=message.id).update(dispatched_at=timezone.now())
     connection.set_schema_to_public()
 
     with broker_down(monkeypatch):
@@ -313,6 +315,8 @@ def test_flush_to_a_dead_broker_marks_every_queued_row_in_its_schema(
     background: Any, tenant_a: TenantFixture, held: HeldPublisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     messages = [create_message(tenant_a, recipient=f"+1555010710{i}") for i in range(3)]
+    with tenant_a.schema():
+        Message.objects.filter(pk__in=[m.id for m in messages]).update(dispatched_at=timezone.now())
     schema = tenant_a.tenant.schema_name
     for message in messages:
         held.submit(TASK, schema=schema, item_id=message.id, if_unpublished=mark_undispatched)
