@@ -28,10 +28,10 @@ def deliver_message(message_id: str) -> None:
 
 @shared_task(name=services.DISPATCH_MESSAGES, acks_late=True)
 def dispatch_messages(message_ids: list[str] | None = None) -> None:
-    """A wake-up: sends (their IDs, batched per tenant by `engium.outbox.submit`) or a retry
-    came due. Dispatches the tenant's oldest waiting messages, which include those, within
-    its in-flight limit, and delivers the first batch here."""
-    services.dispatch_messages(deliver_first_batch=True)
+    """A wake-up: sends (their IDs, batched and coalesced per tenant by `engium.outbox.submit`)
+    or a retry came due. Dispatches the tenant's oldest waiting messages, which include those,
+    within its in-flight limit (an idle tenant's first batch is delivered here)."""
+    services.dispatch_messages(woken=True)
 
 
 @shared_task(name=services.DELIVER_MESSAGES, acks_late=True)

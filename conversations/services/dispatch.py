@@ -19,8 +19,10 @@ lock, it counts the tenant's in-flight messages and marks at most the difference
 limit, oldest due first, as dispatched, then publishes them in batches. It runs
 
 - when a send wakes it (``conversations.dispatch_messages``, batched per tenant by the
-  outbox); the woken task delivers the first batch itself, so a tenant with nothing in flight
-  waits for no one but the queue;
+  outbox and coalesced: at most one wake-up per tenant is pending). If the tenant had nothing
+  in flight, the woken task delivers the first batch itself, so an idle tenant's message
+  waits for no one but the queue; a busy tenant's batches all join the back of the queue, so
+  its wake-up cannot carry work of its own ahead of other tenants';
 - at the end of every batch (``conversations.deliver_messages``): the tenant's next batches
   join the back of the queue, behind the other tenants' work that arrived meanwhile;
 - when a retry comes due (a woken task with the retry's countdown);
@@ -43,6 +45,7 @@ from django.utils import timezone
 from conversations.models import Message
 from conversations.services.delivery import (
     DELIVER_MESSAGES,
+    DISPATCH_MESSAGES,
     deliver_message,
     mark_undispatched,
 )
@@ -65,16 +68,19 @@ def in_flight(*, now: datetime | None = None) -> QuerySet[Message]:
     return pending_messages().filter(dispatched_at__gt=stale)
 
 
-def dispatch_messages(*, deliver_first_batch: bool = False) -> int:
+def dispatch_messages(*, woken: bool = False) -> int:
     """Dispatch the current tenant's due waiting (and lost) messages, within its in-flight limit.
 
     Marks them dispatched (committed before anything is published), then publishes them as
-    ``conversations.deliver_messages`` tasks of ``ENGIUM_DELIVERY_BATCH`` IDs, oldest first;
-    with ``deliver_first_batch``, the first batch is delivered here instead, after the others
-    are published. If the broker is down, what was not published waits again
+    ``conversations.deliver_messages`` tasks of ``ENGIUM_DELIVERY_BATCH`` IDs, oldest first.
+    ``woken``: this is the tenant's wake-up task; it lets the next send publish another, and
+    if the tenant had nothing in flight, delivers the first batch here, after publishing the
+    others. If the broker is down, what was not published waits again
     (``mark_undispatched``) for the sweep. Returns how many messages were dispatched.
     """
     batch = settings.ENGIUM_DELIVERY_BATCH
+    if woken:  # before reading the rows: a send that skipped its wake-up is seen below
+        outbox.taken(DISPATCH_MESSAGES, schema=current_schema())
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
     with transaction.atomic():
@@ -84,7 +90,8 @@ def dispatch_messages(*, deliver_first_batch: bool = False) -> int:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{current_schema()}:delivery"]
             )
-        room = settings.ENGIUM_DELIVERY_TENANT_IN_FLIGHT - in_flight(now=now).count()
+        busy = in_flight(now=now).count()
+        room = settings.ENGIUM_DELIVERY_TENANT_IN_FLIGHT - busy
         if room <= 0:
             return 0
         ids = list(
@@ -98,7 +105,7 @@ def dispatch_messages(*, deliver_first_batch: bool = False) -> int:
         if not ids:
             return 0
         Message.objects.filter(pk__in=ids).update(dispatched_at=now)
-    first, rest = (ids[:batch], ids[batch:]) if deliver_first_batch else ([], ids)
+    first, rest = (ids[:batch], ids[batch:]) if woken and not busy else ([], ids)
     outbox.publish_each(
         DELIVER_MESSAGES,
         schema=current_schema(),

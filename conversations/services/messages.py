@@ -108,6 +108,7 @@ def send_message(
             schema=schema,
             item_id=message.id,
             if_unpublished=leave_for_the_sweep,
+            coalesce=True,
         )
     )
     return message
