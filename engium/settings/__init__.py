@@ -176,6 +176,7 @@ CELERY_TASK_QUEUES = [Queue(name) for name in ("delivery", "webhooks", "agents",
 CELERY_TASK_ROUTES = {
     "conversations.deliver_message": {"queue": "delivery"},
     "conversations.deliver_messages": {"queue": "delivery"},
+    "conversations.dispatch_messages": {"queue": "delivery"},
     "conversations.apply_status_report": {"queue": "delivery"},
     "conversations.process_callback": {"queue": "delivery"},
     "conversations.answer_inbound": {"queue": "agents"},
@@ -360,6 +361,13 @@ ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS = env.float(
 ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS = env.float(
     "ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS", default=600.0
 )
+# Fair delivery (docs/architecture.md#fair-delivery-across-tenants): at most this many of one
+# tenant's messages are in flight at once (in a task on the queue, or being sent); the rest
+# wait in the database and are dispatched as the tenant's earlier ones finish. A lone tenant
+# keeps every worker busy while IN_FLIGHT / BATCH ≥ the worker processes on `delivery`.
+ENGIUM_DELIVERY_TENANT_IN_FLIGHT = env.int("ENGIUM_DELIVERY_TENANT_IN_FLIGHT", default=100)
+# Messages per delivery task: a worker sends one batch, in order, then dispatches the next.
+ENGIUM_DELIVERY_BATCH = env.int("ENGIUM_DELIVERY_BATCH", default=5)
 # Publish delivery tasks from a background thread, batched (off the send request's path).
 ENGIUM_DISPATCH_IN_BACKGROUND = env.bool("ENGIUM_DISPATCH_IN_BACKGROUND", default=True)
 ENGIUM_DISPATCH_WINDOW_MS = env.float("ENGIUM_DISPATCH_WINDOW_MS", default=25.0)
