@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import queue
+import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
-from webhooks.network import AttemptResult, post
+from webhooks.network import AttemptResult, post, tls_context
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ class Sender:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
-        self._pools: OrderedDict[tuple[str, str, int | None], httpx.AsyncClient] = OrderedDict()
+        self._pools: OrderedDict[tuple[str, str, int | None, ssl.SSLContext], httpx.AsyncClient] = (
+            OrderedDict()
+        )
         self._closing: set[asyncio.Future[None]] = set()
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -62,10 +65,11 @@ class Sender:
 
     def _pool(self, url: str) -> httpx.AsyncClient:
         parts = urlsplit(url)
-        origin = (parts.scheme, parts.hostname or "", parts.port)
+        origin = (parts.scheme, parts.hostname or "", parts.port, tls_context())
         client = self._pools.pop(origin, None)
         if client is None:
             client = httpx.AsyncClient(
+                verify=origin[3],
                 follow_redirects=False,  # a redirect is a failed attempt, never followed
                 timeout=settings.ENGIUM_WEBHOOK_TIMEOUT_SECONDS,
                 limits=httpx.Limits(
