@@ -1,8 +1,10 @@
 """The HTTP side of delivery: one event loop per worker process, on a thread of its own.
 
-`send` runs a batch of POSTs concurrently on that loop and yields their results in groups,
-as they land, to the calling thread, which does the database work (Django's connections
-are per thread and synchronous). Connections are pooled per endpoint origin (scheme, host
+`start` puts a batch of POSTs on that loop and returns at once; each result is handed to
+a callback as it lands (a worker's recorder thread does the database work: Django's
+connections are per thread and synchronous). `send` runs a batch and yields its results
+in groups, as they land, to the calling thread (for callers that wait: eager tasks, tests,
+tools). Connections are pooled per endpoint origin (scheme, host
 and port as the tenant wrote them), and only ever opened to addresses checked by
 `webhooks.network`, so a pooled connection never serves another host name and never
 bypasses the SSRF rules.
@@ -17,7 +19,7 @@ import queue
 import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -95,6 +97,22 @@ class Sender:
             logger.exception("webhook attempt crashed")
             result = AttemptResult(None, 0, error=f"internal error: {type(exc).__name__}")
         return request.key, result
+
+    def start(
+        self, requests: list[Request[K]], landed: Callable[[K, AttemptResult], object]
+    ) -> None:
+        """POST every request concurrently and return; ``landed(key, result)`` is called
+        on the loop's thread as each completes (it must be quick and must not raise)."""
+        if not requests:
+            return
+        loop = self._ensure_loop()
+
+        def done(future: Future[tuple[K, AttemptResult]]) -> None:
+            if not future.cancelled():  # cancelled: the process is exiting; the lease expires
+                landed(*future.result())  # `_one` never raises
+
+        for request in requests:
+            asyncio.run_coroutine_threadsafe(self._one(request), loop).add_done_callback(done)
 
     def send(self, requests: list[Request[K]]) -> Iterator[list[tuple[K, AttemptResult]]]:
         """POST every request concurrently; yield the results in groups as they complete."""
