@@ -124,6 +124,7 @@ def _claim(ids: list[int]) -> tuple[list[Claimed], list[Delivery]]:
                 endpoint__enabled=True,
             )
             .annotate(held_back=Exists(earlier))
+            .select_related("event")  # its body, in the same round trip
             .order_by("id")
         )
         held_back = [row for row in rows if row.held_back]  # type: ignore[attr-defined]
@@ -154,14 +155,17 @@ def _claim(ids: list[int]) -> tuple[list[Claimed], list[Delivery]]:
             dispatched_at=lease,
             updated_at=now,
         )
+    # One query for the batch's endpoints (their secrets are decrypted once each).
     endpoints = Endpoint.objects.in_bulk({row.endpoint_id for row in taken})
-    events = Event.objects.in_bulk({row.event_id for row in taken})
+    bodies: dict[str, bytes] = {}
     claimed = []
     for row in taken:
         row.attempts += 1
         row.claimed_until = lease
-        event = events[row.event_id]
-        claimed.append(Claimed(row, endpoints[row.endpoint_id], event, event_body(event)))
+        event = row.event
+        if event.pk not in bodies:
+            bodies[event.pk] = event_body(event)
+        claimed.append(Claimed(row, endpoints[row.endpoint_id], event, bodies[event.pk]))
     return claimed, held_back
 
 
