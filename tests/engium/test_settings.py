@@ -137,3 +137,24 @@ def test_production_starts_with_its_secrets_and_refuses_to_without() -> None:
     )
     assert missing.returncode != 0
     assert "SECRET_KEY must be set" in missing.stderr
+
+
+def test_webhook_host_answers_are_read_and_must_be_addresses() -> None:
+    read = (
+        "from django.conf import settings; print(sorted(settings.ENGIUM_WEBHOOKS_RESOLVE.items()))"
+    )
+    loaded = load_settings(
+        "engium.settings",
+        read=read,
+        ENGIUM_ENV="test",
+        ENGIUM_WEBHOOKS_RESOLVE="Hooks.Example=127.0.0.1,v6.example=::1",
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[('hooks.example', '127.0.0.1'), ('v6.example', '::1')]"
+    refused = load_settings(
+        "engium.settings", ENGIUM_ENV="test", ENGIUM_WEBHOOKS_RESOLVE="hooks.example=localhost"
+    )
+    assert refused.returncode != 0
+    assert "ENGIUM_WEBHOOKS_RESOLVE: 'localhost' (for 'hooks.example') is not an IP address" in (
+        refused.stderr
+    )
