@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
 from pathlib import Path
 
@@ -373,6 +374,21 @@ ENGIUM_DISPATCH_IN_BACKGROUND = env.bool("ENGIUM_DISPATCH_IN_BACKGROUND", defaul
 ENGIUM_DISPATCH_WINDOW_MS = env.float("ENGIUM_DISPATCH_WINDOW_MS", default=25.0)
 # Webhooks (docs/operations.md#webhooks).
 ENGIUM_WEBHOOKS_ALLOW_PRIVATE = env.bool("ENGIUM_WEBHOOKS_ALLOW_PRIVATE", default=False)
+# The certificate authorities trusted for https endpoints: a PEM file; empty is certifi's bundle.
+ENGIUM_WEBHOOKS_CA_BUNDLE = env.str("ENGIUM_WEBHOOKS_CA_BUNDLE", default="")
+# Fixed answers for endpoint host names, "name=address,…" (as curl's --resolve): the address
+# is used instead of DNS and still passes the SSRF check (development and tests).
+ENGIUM_WEBHOOKS_RESOLVE = {
+    name.lower(): address
+    for name, address in env.dict("ENGIUM_WEBHOOKS_RESOLVE", default={}).items()
+}
+for _name, _address in ENGIUM_WEBHOOKS_RESOLVE.items():
+    try:
+        ipaddress.ip_address(_address)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"ENGIUM_WEBHOOKS_RESOLVE: {_address!r} (for {_name!r}) is not an IP address"
+        ) from None
 ENGIUM_WEBHOOK_TIMEOUT_SECONDS = env.float("ENGIUM_WEBHOOK_TIMEOUT_SECONDS", default=15.0)
 ENGIUM_WEBHOOK_RETRY_SCHEDULE = [
     float(s)
@@ -392,6 +408,8 @@ ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS = env.float(
     "ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS", default=30.0
 )
 ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY = env.int("ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY", default=20)
+# Deliveries a worker process has started and not yet recorded; past it, its tasks wait.
+ENGIUM_WEBHOOK_WORKER_IN_FLIGHT = env.int("ENGIUM_WEBHOOK_WORKER_IN_FLIGHT", default=100)
 ENGIUM_WEBHOOK_RETENTION_DAYS = env.int("ENGIUM_WEBHOOK_RETENTION_DAYS", default=90)
 ENGIUM_PROVIDER_TIMEOUT_SECONDS = env.float("ENGIUM_PROVIDER_TIMEOUT_SECONDS", default=15.0)
 ENGIUM_PROVIDERS = {
