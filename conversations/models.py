@@ -169,6 +169,17 @@ class Message(models.Model):
                 condition=Q(status__in=["queued", "sending"]),
                 name="message_pending_delivery",
             ),
+            # The dispatcher counts a tenant's messages in flight on every batch: a small
+            # index (at most the in-flight limit plus lost tasks), which sends never touch.
+            models.Index(
+                fields=["dispatched_at"],
+                condition=Q(
+                    status__in=["queued", "sending"],
+                    next_attempt_at__isnull=False,
+                    dispatched_at__isnull=False,
+                ),
+                name="message_in_flight",
+            ),
             models.Index(fields=["conversation", "-id"], name="message_by_conversation"),
             models.Index(fields=["provider_message_id"], name="message_provider_id"),
             # WhatsApp's 24-hour window: when did this recipient last write (one index probe)?

@@ -41,6 +41,16 @@ class TemplateReferenceSerializer(StrictSerializer):
     )
 
 
+class HttpsOrOwnMediaURL(RegexValidator):
+    """`MEDIA_URL` (the schema's pattern, https), or a media URL of Engium's own, which is
+    on ``ENGIUM_PUBLIC_URL`` (plain http in development) and checked by the send."""
+
+    def __call__(self, value: Any) -> None:
+        if isinstance(value, str) and is_media_url(value):
+            return
+        super().__call__(value)
+
+
 class MessageContentSerializer(StrictSerializer):
     """One of three variants, documented as such (`conversations.openapi.MessageContentScheme`)."""
 
@@ -52,7 +62,7 @@ class MessageContentSerializer(StrictSerializer):
         max_length=2048,
         required=False,
         trim_whitespace=False,
-        validators=[RegexValidator(MEDIA_URL, message="media_url must be an https URL.")],
+        validators=[HttpsOrOwnMediaURL(MEDIA_URL, message="media_url must be an https URL.")],
     )
     media_type = serializers.ChoiceField(choices=MEDIA_TYPES, required=False)
     template = TemplateReferenceSerializer(required=False)

@@ -1,18 +1,19 @@
 """Delivering outbound messages through their integration's provider.
 
 The message row is its own outbox entry: ``next_attempt_at`` says when delivery is due
-and ``dispatched_at`` when a task for it was last enqueued. A task that was lost (broker
-down at enqueue time, a worker killed) is found by `redispatch_overdue_messages`, which
-beat runs every few seconds. Duplicate tasks are harmless: a worker *claims* a message
-with a lease before calling the provider, and a claimed message is skipped by others.
+and ``dispatched_at`` when a task for it was last enqueued (NULL: it waits for one). Which
+waiting messages go to the workers, and when, is `conversations.services.dispatch`'s
+business (fair across tenants); a task that was lost (broker down at enqueue time, a worker
+killed) is dispatched again from there too. Duplicate tasks are harmless: a worker *claims*
+a message with a lease before calling the provider, and a claimed message is skipped by
+others.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -46,18 +47,8 @@ DELIVER_MESSAGE = "conversations.deliver_message"
 #: the failure of a message that may or may not have reached a provider that cannot be asked
 UNKNOWN_OUTCOME = "delivery_outcome_unknown"
 DELIVER_MESSAGES = "conversations.deliver_messages"
+DISPATCH_MESSAGES = "conversations.dispatch_messages"
 APPLY_STATUS_REPORT = "conversations.apply_status_report"
-
-
-def dispatch_delivery(schema_name: str, message_id: str, *, countdown: float = 0) -> bool:
-    """Enqueue the delivery task; if the broker is unreachable, mark it for the sweep."""
-    return outbox.publish(
-        DELIVER_MESSAGE,
-        schema=schema_name,
-        args=[message_id],
-        countdown=countdown,
-        if_unpublished=partial(mark_undispatched, [message_id]),
-    )
 
 
 def deliver_message(message_id: str) -> Message | None:
@@ -258,9 +249,12 @@ def _retry_later(message: Message, error: ProviderError) -> Message | None:
     delay = error.retry_after or backoff_seconds(message.attempts)
     due = timezone.now() + timedelta(seconds=delay)
     with transaction.atomic():
+        # Back to waiting: it holds no place among the tenant's messages in flight while its
+        # retry is not due. The dispatcher is woken when it is (if that wake-up is lost, the
+        # sweep finds the message once due).
         updated = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
             next_attempt_at=due,
-            dispatched_at=due,
+            dispatched_at=None,
             error_code=error.code[:64],
             error_message=error.message,
             # An unknown outcome stays unknown until the provider is asked.
@@ -268,7 +262,9 @@ def _retry_later(message: Message, error: ProviderError) -> Message | None:
         )
         if updated:
             schema = current_schema()
-            transaction.on_commit(lambda: dispatch_delivery(schema, message.pk, countdown=delay))
+            transaction.on_commit(
+                lambda: outbox.publish(DISPATCH_MESSAGES, schema=schema, countdown=delay)
+            )
     logger.info(
         "transient provider error; retrying",
         extra={"message_id": message.pk, "code": error.code, "retry_in": round(delay, 2)},
@@ -342,33 +338,8 @@ def apply_status_report(report: StatusReport) -> Message | None:
 
 
 def mark_undispatched(message_ids: list[str]) -> None:
-    """Their delivery task could not be published: the next sweep dispatches them at once."""
+    """Their delivery task could not be published: they wait again, and the next dispatch
+    (at the latest the sweep's) takes them."""
     Message.objects.filter(pk__in=message_ids, status__in=PENDING_DELIVERY).update(
         dispatched_at=None
-    )
-
-
-def redispatch_overdue_messages(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Enqueue delivery for due messages of the current tenant whose task went missing.
-
-    A due message is re-dispatched at once when its publish failed (``dispatched_at`` is
-    cleared then), and otherwise when its last dispatch is older than
-    ``ENGIUM_REDISPATCH_AFTER_SECONDS`` (its task was lost with a broker or worker). The
-    new dispatch is recorded first, so each sweep enqueues a message at most once.
-    """
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
-    with transaction.atomic():
-        ids = list(
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(status__in=PENDING_DELIVERY, next_attempt_at__lte=now)
-            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale))
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if not ids:
-            return 0
-        Message.objects.filter(pk__in=ids).update(dispatched_at=now)
-    return outbox.publish_each(
-        DELIVER_MESSAGE, schema=current_schema(), item_ids=ids, if_unpublished=mark_undispatched
     )

@@ -28,7 +28,8 @@ from conversations.payloads import conversation_payload, message_payload
 from conversations.recipients import normalize_recipient
 from conversations.routing import forget_routing, get_routing
 from conversations.services.agent_dispatch import dispatch_agent_turn
-from conversations.services.delivery import DELIVER_MESSAGES, mark_undispatched
+from conversations.services.delivery import DISPATCH_MESSAGES
+from conversations.services.dispatch import leave_for_the_sweep
 from engium import outbox
 from engium.exceptions import AgentRoleNotFound, ChannelNotConfigured, OutsideSessionWindow
 from engium.ids import new_id
@@ -82,10 +83,10 @@ def send_message(
     `IntegrityError` and records nothing.
 
     The message joins the recipient's open conversation on the channel or opens one. The
-    message row and its delivery request (``next_attempt_at``) are recorded in one
-    statement; the task is enqueued after that (`engium.outbox.submit`), and if the
-    broker is down then, the outbox sweep enqueues it later: an accepted message is
-    never lost.
+    message row and its delivery request (``next_attempt_at``, waiting for dispatch) are
+    recorded in one statement; the tenant's dispatcher is woken after that
+    (`engium.outbox.submit`, batched per tenant), and if the broker is down then, the
+    outbox sweep dispatches it later: an accepted message is never lost.
     """
     recipient = normalize_recipient(recipient)
     if agent_role_id is not None and not AgentRole.objects.filter(pk=agent_role_id).exists():
@@ -147,7 +148,11 @@ def send_message(
     schema = current_schema()
     transaction.on_commit(
         lambda: outbox.submit(
-            DELIVER_MESSAGES, schema=schema, item_id=message.id, if_unpublished=mark_undispatched
+            DISPATCH_MESSAGES,
+            schema=schema,
+            item_id=message.id,
+            if_unpublished=leave_for_the_sweep,
+            coalesce=True,
         )
     )
     return message
@@ -265,7 +270,7 @@ MESSAGE_VALUES = {
     "details": "%(details)s::jsonb",
     "provider_message_id": "%(provider_message_id)s",
     "next_attempt_at": "%(next_attempt_at)s",
-    "dispatched_at": "%(next_attempt_at)s",
+    "dispatched_at": "NULL",  # waiting: the dispatcher takes it (services/dispatch.py)
     "agent_turn": f"CASE WHEN {_AGENT_TURN_OWED} THEN 'pending' ELSE '' END",
     "agent_dispatched_at": f"CASE WHEN {_AGENT_TURN_OWED} THEN %(at)s END",
     "in_reply_to_id": "%(in_reply_to_id)s",
@@ -393,7 +398,7 @@ def _record_message(
         provider_message_id=provider_message_id,
         in_reply_to_id=in_reply_to,
         next_attempt_at=now if outbound else None,
-        dispatched_at=now if outbound else None,
+        dispatched_at=None,
         created_at=now,
         updated_at=now,
     )

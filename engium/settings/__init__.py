@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -184,6 +185,7 @@ CELERY_TASK_QUEUES = [Queue(name) for name in ("delivery", "webhooks", "agents",
 CELERY_TASK_ROUTES = {
     "conversations.deliver_message": {"queue": "delivery"},
     "conversations.deliver_messages": {"queue": "delivery"},
+    "conversations.dispatch_messages": {"queue": "delivery"},
     "conversations.apply_status_report": {"queue": "delivery"},
     "conversations.process_callback": {"queue": "delivery"},
     "conversations.answer_inbound": {"queue": "agents"},
@@ -400,11 +402,33 @@ ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS = env.float(
 ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS = env.float(
     "ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS", default=600.0
 )
+# Fair delivery (docs/architecture.md#fair-delivery-across-tenants): at most this many of one
+# tenant's messages are in flight at once (in a task on the queue, or being sent); the rest
+# wait in the database and are dispatched as the tenant's earlier ones finish. A lone tenant
+# keeps every worker busy while IN_FLIGHT / BATCH ≥ the worker processes on `delivery`.
+ENGIUM_DELIVERY_TENANT_IN_FLIGHT = env.int("ENGIUM_DELIVERY_TENANT_IN_FLIGHT", default=100)
+# Messages per delivery task: a worker sends one batch, in order, then dispatches the next.
+ENGIUM_DELIVERY_BATCH = env.int("ENGIUM_DELIVERY_BATCH", default=5)
 # Publish delivery tasks from a background thread, batched (off the send request's path).
 ENGIUM_DISPATCH_IN_BACKGROUND = env.bool("ENGIUM_DISPATCH_IN_BACKGROUND", default=True)
 ENGIUM_DISPATCH_WINDOW_MS = env.float("ENGIUM_DISPATCH_WINDOW_MS", default=25.0)
 # Webhooks (docs/operations.md#webhooks).
 ENGIUM_WEBHOOKS_ALLOW_PRIVATE = env.bool("ENGIUM_WEBHOOKS_ALLOW_PRIVATE", default=False)
+# The certificate authorities trusted for https endpoints: a PEM file; empty is certifi's bundle.
+ENGIUM_WEBHOOKS_CA_BUNDLE = env.str("ENGIUM_WEBHOOKS_CA_BUNDLE", default="")
+# Fixed answers for endpoint host names, "name=address,…" (as curl's --resolve): the address
+# is used instead of DNS and still passes the SSRF check (development and tests).
+ENGIUM_WEBHOOKS_RESOLVE = {
+    name.lower(): address
+    for name, address in env.dict("ENGIUM_WEBHOOKS_RESOLVE", default={}).items()
+}
+for _name, _address in ENGIUM_WEBHOOKS_RESOLVE.items():
+    try:
+        ipaddress.ip_address(_address)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"ENGIUM_WEBHOOKS_RESOLVE: {_address!r} (for {_name!r}) is not an IP address"
+        ) from None
 ENGIUM_WEBHOOK_TIMEOUT_SECONDS = env.float("ENGIUM_WEBHOOK_TIMEOUT_SECONDS", default=15.0)
 ENGIUM_WEBHOOK_RETRY_SCHEDULE = [
     float(s)
@@ -424,6 +448,8 @@ ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS = env.float(
     "ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS", default=30.0
 )
 ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY = env.int("ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY", default=20)
+# Deliveries a worker process has started and not yet recorded; past it, its tasks wait.
+ENGIUM_WEBHOOK_WORKER_IN_FLIGHT = env.int("ENGIUM_WEBHOOK_WORKER_IN_FLIGHT", default=100)
 ENGIUM_WEBHOOK_RETENTION_DAYS = env.int("ENGIUM_WEBHOOK_RETENTION_DAYS", default=90)
 ENGIUM_PROVIDER_TIMEOUT_SECONDS = env.float("ENGIUM_PROVIDER_TIMEOUT_SECONDS", default=15.0)
 ENGIUM_PROVIDERS = {

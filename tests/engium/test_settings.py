@@ -186,3 +186,24 @@ def test_media_storage_defaults_to_the_file_system_and_refuses_what_it_does_not_
     unknown = load_settings("engium.settings", ENGIUM_ENV="test", ENGIUM_MEDIA_STORAGE="ftp")
     assert unknown.returncode != 0
     assert "ENGIUM_MEDIA_STORAGE must be `filesystem` or `s3`" in unknown.stderr
+
+
+def test_webhook_host_answers_are_read_and_must_be_addresses() -> None:
+    read = (
+        "from django.conf import settings; print(sorted(settings.ENGIUM_WEBHOOKS_RESOLVE.items()))"
+    )
+    loaded = load_settings(
+        "engium.settings",
+        read=read,
+        ENGIUM_ENV="test",
+        ENGIUM_WEBHOOKS_RESOLVE="Hooks.Example=127.0.0.1,v6.example=::1",
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[('hooks.example', '127.0.0.1'), ('v6.example', '::1')]"
+    refused = load_settings(
+        "engium.settings", ENGIUM_ENV="test", ENGIUM_WEBHOOKS_RESOLVE="hooks.example=localhost"
+    )
+    assert refused.returncode != 0
+    assert "ENGIUM_WEBHOOKS_RESOLVE: 'localhost' (for 'hooks.example') is not an IP address" in (
+        refused.stderr
+    )
