@@ -220,6 +220,8 @@ def run() -> int:
         f"""
 Engium is running on http://localhost:{port}  (API docs: http://localhost:{port}/api/docs/)
 Demo tenant: {demo["tenant_id"]}   API key: {demo["api_key"]}
+Console: http://localhost:{port}/console/
+  email {demo["console_email"]}   password {demo["console_password"]}
 
 Send your first message:
 

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -81,6 +82,10 @@ SHARED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_htmx",
+    # The tenant console (/console/) and the support admin of tenants' data; no models.
+    "console",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -118,6 +123,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "engium.urls"
@@ -264,6 +272,11 @@ for _key in ENGIUM_ENCRYPTION_KEYS:
 
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
+# In production the console's cookies are `__Host-` cookies: HTTPS only, this host only
+# (never a parent domain), whole site.
+if PRODUCTION:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 # Forwarded headers are trusted only when a proxy that overwrites them stands in front
 # (`deploy/nginx.conf`); a client could set them otherwise.
@@ -278,6 +291,33 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Console and admin logins (docs/operations.md#console-logins): django-axes counts failed
+# logins per user name and client address and locks that pair out for a while.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "console/locked.html"
+# The client's address: nginx (deploy/nginx.conf) overwrites X-Forwarded-For with it; without
+# a proxy in front, a client could set that header, so only the socket's address counts.
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if ENGIUM_BEHIND_PROXY else ("REMOTE_ADDR",)
+)
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:home"
+LOGOUT_REDIRECT_URL = "console:login"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+SESSION_COOKIE_SAMESITE = "Lax"
+# Password reset and member invitations. EMAIL_URL, e.g. smtp+tls://user:password@host:587;
+# the default prints mails on the web process's standard output.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Engium <no-reply@localhost>")
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 86400)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -543,5 +583,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "django.server": {"level": "WARNING"},
+        # django-axes logs its start and every login at INFO; lockouts are warnings.
+        "axes": {"level": "WARNING"},
     },
 }
