@@ -143,6 +143,20 @@ class Stack:
             self._spawn(name, args)
         wait_until(self._web_up, 30, "web server did not answer /healthz")
 
+    def revive(self) -> list[str]:
+        """Start again any process that has exited, as a supervisor (systemd's
+        ``Restart=always``) does in production: a Celery worker on the Redis transport can
+        die of a broker connection lost while it holds unacknowledged tasks (kombu's
+        "Unrecoverable error"), which a later test must not inherit. Returns their names."""
+        revived = []
+        for name, process in list(self.processes.items()):
+            if process.poll() is not None:
+                self._spawn(name, list(process.args))  # type: ignore[arg-type]
+                revived.append(name)
+        if "web" in revived:
+            wait_until(self._web_up, 30, "web server did not answer /healthz")
+        return revived
+
     def _web_up(self) -> bool:
         try:
             return httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
@@ -220,6 +234,15 @@ class Tenant:
             headers={"Authorization": f"Bearer {created['api_key']}", "X-Tenant-ID": self.id},
             timeout=20,
         )
+
+
+@pytest.fixture(autouse=True)
+def _supervised(request: pytest.FixtureRequest) -> None:
+    """Every end-to-end test starts with the session stack's processes all running."""
+    if "stack" in request.fixturenames:
+        revived = request.getfixturevalue("stack").revive()
+        if revived:
+            print(f"restarted exited processes before {request.node.name}: {revived}")
 
 
 @pytest.fixture

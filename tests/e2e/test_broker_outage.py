@@ -40,9 +40,14 @@ def test_message_accepted_while_broker_is_down_is_delivered_after(
     finally:
         stack.broker.start()
 
-    # and once the broker is back, the sweep dispatches it and the worker delivers it
+    # and once the broker is back, the sweep dispatches it and the worker delivers it (a
+    # worker that died of the lost connection is started again, as its supervisor would)
+    def read() -> bool:
+        stack.revive()
+        return bool(_message(live_tenant, message_id)["status"] == "read")
+
     try:
-        wait_until(lambda: _message(live_tenant, message_id)["status"] == "read", 60, "read")
+        wait_until(read, 60, "read")
     except AssertionError:
         print(stack.logs())
         raise
