@@ -31,6 +31,7 @@ from conversations.services.idempotency import Claim, KeyTaken
 from engium import outbox
 from engium.exceptions import AgentRoleNotFound, ChannelNotConfigured, TemplateNotFound
 from engium.ids import new_id
+from engium.postgresql import prepared_cursor
 from engium.tenancy import current_schema
 from engium.timestamps import iso_time_sql
 from integrations.models import Integration
@@ -256,7 +257,7 @@ WITH conversation AS (
     RETURNING {event_subject}
 ), message_event AS (
     INSERT INTO {Event._meta.db_table} ({event_columns})
-    SELECT {message_event_values} FROM message WHERE %(message_event_type)s IS NOT NULL
+    SELECT {message_event_values} FROM message WHERE %(message_event_type)s::varchar IS NOT NULL
     RETURNING {event_subject}
 ), deliveries AS (
     {fan_out_sql("SELECT * FROM conversation_event UNION ALL SELECT * FROM message_event")}
@@ -355,8 +356,9 @@ def _record_message(
         params["answer"] = json.dumps(claim.render(message))
     # One statement is atomic on its own; inside a caller's transaction, a savepoint keeps
     # a failed statement from aborting it.
+    # Prepared once per connection: PostgreSQL does not parse and plan it again per send.
     guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    with guard, connection.cursor() as cursor:
+    with guard, prepared_cursor() as cursor:
         try:
             cursor.execute(_RECORD_SQL if claim is None else _RECORD_KEYED_SQL, params)
         except IntegrityError as exc:
