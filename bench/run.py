@@ -131,20 +131,36 @@ def send():
     answer = client.post("/api/v1/conversations/send", body, content_type="application/json",
                          **headers, **key)
     assert answer.status_code == 201, answer.content
-for _ in range(3):  # warm: caches filled, key's last use recorded, connection open
-    send()
+# Traced from the start: a statement prepared by an earlier send is only named later.
 trace = tempfile.NamedTemporaryFile(delete=False)
 connection.ensure_connection()
 pgconn = connection.connection.pgconn
 pgconn.trace(trace.fileno())
+for _ in range(3):  # warm: caches filled, key's last use recorded, statements prepared
+    send()
+connection.connection.execute("SELECT 'one warm send follows'")
 send()
 pgconn.untrace()
 trace.close()
 text = open(trace.name, errors="replace").read()
+prepared, unnamed, bound, after_marker = {{}}, "", "", False
 for record in re.split(r"\\n(?=[^\\n]*\\t[FB]\\t\\d+\\t)", text):
-    m = re.search(r"\\tF\\t\\d+\\t(?:Query|Parse)\\t(.*)", record, re.S)
-    if m:
-        print(" ".join(m.group(1).split())[:100])
+    m = re.search(r"\\tF\\t\\d+\\t(Query|Parse|Bind|Execute)\\t(.*)", record, re.S)
+    if not m:
+        continue
+    kind, rest = m.groups()
+    if kind == "Parse":  # "name" "text" ...
+        name, statement = re.match(r'\\s*"([^"]*)" "(.*)"', rest, re.S).groups()
+        prepared[name] = statement
+        unnamed = statement if not name else unnamed
+    elif kind == "Bind":  # "portal" "statement" ...
+        bound = re.match(r'\\s*"[^"]*" "([^"]*)"', rest).group(1)
+    statement = rest if kind == "Query" else prepared.get(bound, unnamed)
+    if kind in ("Query", "Execute") and "one warm send follows" in statement:
+        after_marker = True
+    elif kind in ("Query", "Execute") and after_marker:
+        label = "(prepared) " if kind == "Execute" and bound else ""
+        print(label + " ".join(statement.split())[:100])
 """
     result = subprocess.run(
         [sys.executable, "-c", code],
