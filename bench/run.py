@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from bench.common import bench_environment, manage
@@ -188,6 +189,19 @@ LABELS = {
 }
 
 
+def wait_until_serving(url: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Return once ``url`` answers (a loaded machine boots gunicorn slowly)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, data=b"{}", timeout=5).close()
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def spread(values: list[float]) -> str:
     """Median and range of ``values``: ``0.62 (0.58-0.66)``."""
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
@@ -269,8 +283,8 @@ def main() -> int:
     )
     rates: dict[str, list[float]] = {name: [] for name, _, _ in ARMS}
     try:
-        time.sleep(3)
         base = f"http://127.0.0.1:{options.port}"
+        wait_until_serving(f"{base}/bench/bare", server)
         auth = {
             "Authorization": f"Bearer {tenant['api_key']}",
             "X-Tenant-ID": tenant["tenant_id"],

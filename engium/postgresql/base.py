@@ -27,6 +27,7 @@ from typing import Any
 from django.db.backends.postgresql import base as django_postgresql
 from django.db.backends.utils import CursorWrapper
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
+from psycopg import errors
 from psycopg.pq import ConnStatus, TransactionStatus
 
 
@@ -39,11 +40,25 @@ class PreparingCursor(django_postgresql.ServerBindingCursor):  # type: ignore[na
         return super().execute(query, params, **kwargs)
 
 
+class DatabaseOperations(TenantDatabaseWrapper.ops_class):
+    def last_executed_query(self, cursor: Any, sql: str, params: Any) -> str | None:
+        # What the debug cursor logs (DEBUG, `assertNumQueries`): psycopg keeps no text of
+        # a statement executed by its prepared name.
+        if isinstance(cursor, PreparingCursor):
+            try:
+                return str(self.compose_sql(sql, params))
+            except errors.DataError:
+                return None
+        return super().last_executed_query(cursor, sql, params)
+
+
 #: psycopg prepares a statement run this often; so in effect only when asked to.
 _PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
 
 
 class DatabaseWrapper(TenantDatabaseWrapper):
+    ops_class = DatabaseOperations
+
     def get_connection_params(self) -> dict[str, Any]:
         params: dict[str, Any] = super().get_connection_params()
         if "prepare_threshold" not in self.settings_dict["OPTIONS"]:
