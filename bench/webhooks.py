@@ -146,6 +146,12 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1000, help="peak phase: events × 10")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     parser.add_argument("--seconds", type=float, default=10.0, help="latency phase length")
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        default=0.0,
+        help="deliveries/s of the latency phase (default: half the measured peak)",
+    )
     parser.add_argument("--base-port", type=int, default=18900)
     options = parser.parse_args()
 
@@ -269,8 +275,8 @@ def main() -> int:
         )
         print(f"ratio:      {product_rate / plain_rate:8.2f} (plain retried {retried} requests)")
 
-        # ---- 2. latency at half the peak: status changes committed one by one
-        events_per_second = product_rate / 2 / RECEIVERS
+        # ---- 2. latency at half the peak (or --latency-rate): status changes one by one
+        events_per_second = (options.latency_rate or product_rate / 2) / RECEIVERS
         interval = 1 / events_per_second
         with schema_context(schema):
             deadline = time.monotonic() + options.seconds

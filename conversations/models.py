@@ -36,6 +36,23 @@ class MessageStatus(models.TextChoices):
     RECEIVED = "received", "Received"  # inbound: written by the recipient
 
 
+class AgentTurn(models.TextChoices):
+    """An inbound message's turn of the agent role (``""``: none is owed, e.g. outbound).
+
+        pending ─► answered | handed_off | skipped
+
+    Set to ``pending`` in the statement that records the message, when its conversation is
+    active and has an agent role (its own or the tenant default); the row is the outbox
+    entry of the task that answers it (`conversations.services.agent_turns`).
+    """
+
+    NONE = "", "None"  # no agent turn: outbound, or no agent role, or handed off already
+    PENDING = "pending", "Pending"  # the agent owes an answer
+    ANSWERED = "answered", "Answered"  # the reply was sent (its `in_reply_to` is this message)
+    HANDED_OFF = "handed_off", "Handed off"  # a hand-off keyword: a person answers now
+    SKIPPED = "skipped", "Skipped"  # closed, handed off meanwhile, no role or channel, too old
+
+
 def new_conversation_id() -> str:
     return new_id("sess")
 
@@ -106,7 +123,12 @@ class Message(models.Model):
     text = models.TextField(blank=True)
     media_url = models.URLField(max_length=2048, blank=True)
     media_type = models.CharField(max_length=16, blank=True)
+    #: a template message's reference: ``{"id", "language"}`` (the language it was rendered in);
+    #: ``text`` holds the rendered body
     template = models.JSONField(null=True, blank=True)
+    #: what a provider with native templates (WhatsApp Cloud) is sent: ``{"name", "language",
+    #: "parameters"}``, fixed at send time so that a later edit of the template changes nothing
+    provider_template = models.JSONField(null=True, blank=True, db_default=None)
     # What an inbound message carries beyond text: a media reference, a location, contacts,
     # a button or list reply, a reaction (the provider's description, kept as given).
     details = models.JSONField(null=True, blank=True)
@@ -115,9 +137,27 @@ class Message(models.Model):
     error_code = models.CharField(max_length=64, blank=True, default="", db_default="")
     error_message = models.TextField(blank=True, default="", db_default="")
     attempts = models.PositiveIntegerField(default=0, db_default=0)
+    #: an attempt was made whose outcome is not known (in flight, or its worker died, or
+    #: the provider's answer was lost): before sending again, the provider is asked
+    outcome_unknown = models.BooleanField(default=False, db_default=False)
     # Outbox: when delivery is next due, and when a task for it was last enqueued.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # Inbound: whether the agent role owes an answer, and when its task was last enqueued
+    # (or until when a worker holds it). Outbound: the inbound message an agent answered;
+    # unique, so that no inbound message is ever answered twice.
+    agent_turn = models.CharField(
+        max_length=16, choices=AgentTurn.choices, blank=True, default="", db_default=""
+    )
+    agent_dispatched_at = models.DateTimeField(null=True, blank=True)
+    in_reply_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # the unique constraint's index serves
+    )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -129,8 +169,37 @@ class Message(models.Model):
                 condition=Q(status__in=["queued", "sending"]),
                 name="message_pending_delivery",
             ),
+            # The dispatcher counts a tenant's messages in flight on every batch: a small
+            # index (at most the in-flight limit plus lost tasks), which sends never touch.
+            models.Index(
+                fields=["dispatched_at"],
+                condition=Q(
+                    status__in=["queued", "sending"],
+                    next_attempt_at__isnull=False,
+                    dispatched_at__isnull=False,
+                ),
+                name="message_in_flight",
+            ),
             models.Index(fields=["conversation", "-id"], name="message_by_conversation"),
             models.Index(fields=["provider_message_id"], name="message_provider_id"),
+            # WhatsApp's 24-hour window: when did this recipient last write (one index probe)?
+            models.Index(
+                fields=["channel", "recipient", "-created_at"],
+                condition=Q(direction="inbound"),
+                name="message_inbound_by_recipient",
+            ),
+            models.Index(
+                fields=["agent_dispatched_at"],
+                condition=Q(agent_turn="pending"),
+                name="message_pending_agent_turn",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["in_reply_to"],
+                condition=Q(in_reply_to__isnull=False),
+                name="one_agent_reply_per_message",
+            ),
         ]
 
     def __str__(self) -> str:

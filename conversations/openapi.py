@@ -7,24 +7,77 @@ Every field here mirrors a key those renderers write (checked by
 
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
 from conversations.models import ConversationStatus, MessageDirection, MessageStatus
 from conversations.serializers import MEDIA_TYPES
 from engium.api.openapi import id_path_parameter, page_serializer
+from engium.patterns import NOT_ONLY_WHITESPACE
 from integrations.models import Channel
 from tenants.models import Language
+
+# ------------------------------------------------------------------ requests
+
+
+class MessageContentScheme(OpenApiSerializerExtension):
+    """A send's `message`: exactly one of three variants, as `MessageContentSerializer` checks.
+
+    Its fields alone would say that `{}`, white space only, or text with a template are
+    valid; the variants say what the API takes.
+    """
+
+    target_class = "conversations.serializers.MessageContentSerializer"
+    priority = 1  # before `engium.api.openapi.StrictSerializerScheme`
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        fields = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        text, media_url, media_type, template = (
+            fields["properties"][name] for name in ("text", "media_url", "media_type", "template")
+        )
+
+        def variant(title: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+            return {
+                "type": "object",
+                "title": title,
+                "properties": properties,
+                "required": required,
+                "additionalProperties": False,
+            }
+
+        return {
+            "description": (
+                "Exactly one variant: text, media (with an optional caption) or a template."
+            ),
+            "oneOf": [
+                variant(
+                    "Text",
+                    {"text": {**text, "minLength": 1, "pattern": NOT_ONLY_WHITESPACE}},
+                    ["text"],
+                ),
+                variant(
+                    "Media",
+                    {"media_url": media_url, "media_type": media_type, "text": text},
+                    ["media_url", "media_type"],
+                ),
+                variant("Template", {"template": template}, ["template"]),
+            ],
+        }
+
 
 # ------------------------------------------------------------------ answers
 
 
 class MessageTemplateSerializer(serializers.Serializer):
-    """The template reference a message was sent with."""
+    """The template a message was sent with; its `text` is the rendered body."""
 
-    id = serializers.CharField()
-    language = serializers.ChoiceField(choices=Language.values, required=False)
-    variables = serializers.DictField(child=serializers.CharField(), required=False)
+    id = serializers.CharField(help_text="`tpl_…`")
+    language = serializers.ChoiceField(
+        choices=Language.values, help_text="The language it was rendered in."
+    )
 
 
 class MessageStatusChangeSerializer(serializers.Serializer):

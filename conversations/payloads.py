@@ -12,6 +12,7 @@ from typing import Any
 
 from conversations.models import Conversation, Message
 from engium.timestamps import iso_time
+from media.signing import refresh_media_url
 
 
 def conversation_payload(conversation: Conversation) -> dict[str, Any]:
@@ -37,7 +38,8 @@ def message_payload(message: Message) -> dict[str, Any]:
         "recipient": message.recipient,
         "status": message.status,
         "text": message.text,
-        "media_url": message.media_url or None,
+        # Our own media URLs are signed afresh on every rendering (media.signing).
+        "media_url": refresh_media_url(message.media_url) if message.media_url else None,
         "media_type": message.media_type or None,
         "template": message.template,
         "details": message.details,

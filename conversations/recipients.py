@@ -7,8 +7,9 @@ import re
 import phonenumbers
 
 from engium.exceptions import InvalidRecipient
+from engium.patterns import PHONE_SEPARATORS
 
-_PUNCTUATION = re.compile(r"[\s\-.()]")
+_PUNCTUATION = re.compile(f"[{PHONE_SEPARATORS}]")
 _E164_SHAPE = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 

@@ -8,13 +8,17 @@ from django.db.models import Prefetch, QuerySet
 
 from conversations.models import Conversation, Message, MessageStatusChange
 from conversations.recipients import normalize_recipient
-from engium.exceptions import NotFound
+from engium.exceptions import InvalidRecipient, NotFound
 
 CONVERSATION_DETAIL_MESSAGES = 100
 
 
-def _recipient_filter(value: str) -> str:
-    return normalize_recipient(value)
+def _with_recipient(queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
+    """Rows of ``value``'s number; none if it is not a possible number (no row holds one)."""
+    try:
+        return queryset.filter(recipient=normalize_recipient(value))
+    except InvalidRecipient:
+        return queryset.none()
 
 
 def filter_conversations(query: dict[str, Any]) -> QuerySet[Conversation]:
@@ -23,7 +27,7 @@ def filter_conversations(query: dict[str, Any]) -> QuerySet[Conversation]:
         if query.get(field):
             queryset = queryset.filter(**{field: query[field]})
     if query.get("recipient"):
-        queryset = queryset.filter(recipient=_recipient_filter(query["recipient"]))
+        queryset = _with_recipient(queryset, query["recipient"])
     return queryset
 
 
@@ -33,7 +37,7 @@ def filter_messages(query: dict[str, Any]) -> QuerySet[Message]:
         if query.get(field):
             queryset = queryset.filter(**{field: query[field]})
     if query.get("recipient"):
-        queryset = queryset.filter(recipient=_recipient_filter(query["recipient"]))
+        queryset = _with_recipient(queryset, query["recipient"])
     return queryset
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from conversations.models import Conversation, ConversationStatus, Message, MessageDirection
@@ -18,8 +19,11 @@ from engium.api.serializers import (
     StrictSerializer,
     StrictUUIDField,
 )
+from engium.ids import id_regex
+from engium.patterns import MEDIA_URL, PHONE_SHAPE
 from engium.timestamps import iso_time
 from integrations.models import Channel
+from media.signing import is_media_url
 from tenants.models import Language
 
 MAX_TEXT_LENGTH = 4096
@@ -37,16 +41,35 @@ class TemplateReferenceSerializer(StrictSerializer):
     )
 
 
+class HttpsOrOwnMediaURL(RegexValidator):
+    """`MEDIA_URL` (the schema's pattern, https), or a media URL of Engium's own, which is
+    on ``ENGIUM_PUBLIC_URL`` (plain http in development) and checked by the send."""
+
+    def __call__(self, value: Any) -> None:
+        if isinstance(value, str) and is_media_url(value):
+            return
+        super().__call__(value)
+
+
 class MessageContentSerializer(StrictSerializer):
+    """One of three variants, documented as such (`conversations.openapi.MessageContentScheme`)."""
+
     # Stored as sent: leading and trailing white space are part of the message.
     text = StrictCharField(
         max_length=MAX_TEXT_LENGTH, required=False, allow_blank=True, trim_whitespace=False
     )
-    media_url = StrictCharField(max_length=2048, required=False)
+    media_url = StrictCharField(
+        max_length=2048,
+        required=False,
+        trim_whitespace=False,
+        validators=[HttpsOrOwnMediaURL(MEDIA_URL, message="media_url must be an https URL.")],
+    )
     media_type = serializers.ChoiceField(choices=MEDIA_TYPES, required=False)
     template = TemplateReferenceSerializer(required=False)
 
     def validate_media_url(self, value: str) -> str:
+        if is_media_url(value):  # uploaded to Engium: checked by the send (media.services)
+            return value
         try:
             parts = urlsplit(value)
         except ValueError as exc:
@@ -139,11 +162,23 @@ def render_send_result(message: Message) -> dict[str, Any]:
 # ------------------------------------------------------------------ list filters
 
 
+def _recipient_filter() -> serializers.RegexField:
+    # A number of the right shape that is not a possible number matches nothing
+    # (`conversations.selectors`); any other text is a `validation_error`.
+    return serializers.RegexField(
+        PHONE_SHAPE,
+        required=False,
+        max_length=40,
+        trim_whitespace=False,  # the shape takes white space, and the length counts it
+        help_text="A phone number, as `recipient` on a send takes it.",
+    )
+
+
 class ConversationListQuery(ListQuerySerializer):
     id_prefix = "sess"
     status = serializers.ChoiceField(choices=ConversationStatus.values, required=False)
     channel = serializers.ChoiceField(choices=Channel.values, required=False)
-    recipient = serializers.CharField(required=False, max_length=40)
+    recipient = _recipient_filter()
 
 
 class MessageListQuery(ListQuerySerializer):
@@ -151,5 +186,7 @@ class MessageListQuery(ListQuerySerializer):
     status = serializers.ChoiceField(choices=Status.values, required=False)
     channel = serializers.ChoiceField(choices=Channel.values, required=False)
     direction = serializers.ChoiceField(choices=MessageDirection.values, required=False)
-    recipient = serializers.CharField(required=False, max_length=40)
-    conversation_id = serializers.CharField(required=False, max_length=64)
+    recipient = _recipient_filter()
+    conversation_id = serializers.RegexField(
+        rf"^{id_regex('sess')}\Z", required=False, trim_whitespace=False, help_text="`sess_…`"
+    )

@@ -13,7 +13,6 @@ from django_tenants.utils import tenant_context
 
 from conversations import services
 from conversations.services import idempotency
-from engium.tenancy import current_schema
 from integrations.providers.base import StatusReport
 from integrations.services import purge_provider_log as purge_tenant_provider_log
 from tenants.models import Tenant
@@ -23,17 +22,22 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name=services.DELIVER_MESSAGE, acks_late=True)
 def deliver_message(message_id: str) -> None:
+    """One message (tasks published before batches existed; nothing publishes it now)."""
     services.deliver_message(message_id)
+
+
+@shared_task(name=services.DISPATCH_MESSAGES, acks_late=True)
+def dispatch_messages(message_ids: list[str] | None = None) -> None:
+    """A wake-up: sends (their IDs, batched and coalesced per tenant by `engium.outbox.submit`)
+    or a retry came due. Dispatches the tenant's oldest waiting messages, which include those,
+    within its in-flight limit (an idle tenant's first batch is delivered here)."""
+    services.dispatch_messages(woken=True)
 
 
 @shared_task(name=services.DELIVER_MESSAGES, acks_late=True)
 def deliver_messages(message_ids: list[str]) -> None:
-    """A batch from the outbox (`engium.outbox.submit`): the first is delivered here, the rest
-    fan out to tasks of their own."""
-    first, *rest = message_ids
-    for message_id in rest:
-        services.dispatch_delivery(current_schema(), message_id)
-    services.deliver_message(first)
+    """A dispatched batch: delivered in order, then the tenant's next batches are dispatched."""
+    services.deliver_messages(message_ids)
 
 
 @shared_task(name=services.APPLY_STATUS_REPORT, acks_late=True)
@@ -50,9 +54,22 @@ def process_callback(callback_id: int) -> None:
     services.process_callback(callback_id)
 
 
+@shared_task(name=services.ANSWER_INBOUND, acks_late=True)
+def answer_inbound(message_id: str) -> None:
+    """An agent role's answer to an inbound message (queue ``agents``); at most once."""
+    services.answer_inbound(message_id)
+
+
+@shared_task(name=services.FETCH_INBOUND_MEDIA, acks_late=True)
+def fetch_inbound_media(fetch_id: int) -> None:
+    services.fetch_inbound_media(fetch_id)
+
+
 @shared_task(name="conversations.sweep_undelivered")
 def sweep_undelivered() -> int:
-    """Re-dispatch every tenant's overdue messages (the outbox sweep)."""
+    """Every tenant's outbox: waiting and lost messages dispatched (within each tenant's
+    in-flight limit), lost callbacks, agent turns and media fetches, the sandbox's due
+    reports."""
     total = 0
     # Suspended tenants too: what was accepted is delivered.
     for tenant in Tenant.objects.exclude(schema_name="public"):
@@ -60,9 +77,11 @@ def sweep_undelivered() -> int:
             # Each part on its own: one failing (or a broken schema) stops neither the
             # others nor the other tenants.
             for sweep in (
-                services.redispatch_overdue_messages,
+                services.dispatch_messages,
                 services.redispatch_pending_callbacks,
+                services.redispatch_pending_agent_turns,
                 services.apply_due_sandbox_reports,
+                services.redispatch_media_fetches,
             ):
                 try:
                     total += sweep()

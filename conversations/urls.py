@@ -15,6 +15,11 @@ urlpatterns = [
         views.CloseConversationView.as_view(),
         name="conversation-close",
     ),
+    path(
+        "conversations/<public_id:conversation_id>/resume-agent",
+        views.ResumeAgentView.as_view(),
+        name="conversation-resume-agent",
+    ),
     path("messages", views.MessageListView.as_view(), name="message-list"),
     path(
         "messages/<public_id:message_id>", views.MessageDetailView.as_view(), name="message-detail"

@@ -45,7 +45,7 @@ from integrations.openapi import INTEGRATION_ID
 # Outbound sends per tenant in any 60 s, shared by every web process (docs/api.md#rate-limits).
 SEND_LIMITER = MovingWindowLimiter(f"{settings.CACHES['default']['KEY_PREFIX']}:ratelimit:send")
 
-_LIST_400 = "A filter is not valid (`validation_error`, `invalid_recipient`)."
+_LIST_400 = "A filter is not valid (`validation_error`)."
 
 
 def _answer(answer: idempotency.Answer, *, headers: dict[str, str] | None = None) -> Response:
@@ -81,7 +81,18 @@ class SendMessageView(EngiumAPIView):
                     f"The request is not valid: a field (`validation_error`), {MALFORMED_BODY}, "
                     "the recipient (`invalid_recipient`), no active integration for the channel "
                     "(`channel_not_configured`), an unknown `agent_role_id` "
-                    "(`agent_role_not_found`) or template (`template_not_found`)."
+                    "(`agent_role_not_found`) or template (`template_not_found`), a template "
+                    "without a body in the requested, default or English language "
+                    "(`template_language_unavailable`), a missing or unknown template variable "
+                    "(`validation_error`, `field` `message.template.variables.<name>`), on "
+                    "WhatsApp Cloud a template not approved in that language "
+                    "(`template_not_approved`) or a text or media message to a recipient who "
+                    "has not written in 24 hours (`outside_session_window`), or an Engium "
+                    "media URL that is not valid (`invalid_media_url`), expired "
+                    "(`media_url_expired`), "
+                    "not this tenant's (`media_not_found`), of another type "
+                    "(`media_type_mismatch`) or too large for the channel "
+                    "(`media_too_large`, `media_not_supported`)."
                 ),
             ),
         },
@@ -136,6 +147,7 @@ class SendMessageView(EngiumAPIView):
                 template=content.get("template"),
             ),
             agent_role_id=str(data["agent_role_id"]) if data.get("agent_role_id") else None,
+            default_language=self.request.tenant.default_language,  # type: ignore[attr-defined]
             claim=claim,
         )
         return idempotency.Answer(status=status.HTTP_201_CREATED, body=render_send_result(message))
@@ -192,6 +204,37 @@ class CloseConversationView(EngiumAPIView):
     )
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = services.close_conversation(conversation_id)
+        return Response(render_conversation(conversation))
+
+
+class ResumeAgentView(EngiumAPIView):
+    @extend_schema(
+        operation_id="conversations_resume_agent",
+        summary="Hand a conversation back to its agent",
+        description=(
+            "A conversation an agent handed to a person (`pending_human`, after a hand-off "
+            "keyword) becomes `active` again: its agent role answers the next inbound "
+            "message. Messages that arrived meanwhile stay for the person. Takes no body."
+        ),
+        request=None,
+        parameters=[CONVERSATION_ID],
+        responses={
+            200: OpenApiResponse(ConversationSerializer, description="The active conversation."),
+            **error_responses(
+                *AUTH_ERRORS,
+                404,
+                409,
+                413,
+                415,
+                e409=(
+                    "The conversation is not handed off to a person: it is `active` or "
+                    "`closed` (`conversation_not_pending_human`)."
+                ),
+            ),
+        },
+    )
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = services.resume_agent(conversation_id)
         return Response(render_conversation(conversation))
 
 

@@ -71,13 +71,37 @@ def _read_dotenv() -> None:
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
+#: The workers of a deployment split by queue (docs/deploy.md): delivery to providers,
+#: webhooks, and the rest (agents' replies, periodic sweeps).
+SPLIT_WORKERS = {
+    "worker-delivery": "delivery",
+    "worker-webhooks": "webhooks",
+    "worker-agents": "agents,default",
+}
+
+
 def process_commands(
-    *, port: int | str, web_workers: int | str, beat_schedule: Path
+    *, port: int | str, web_workers: int | str, beat_schedule: Path, split_workers: bool = False
 ) -> dict[str, list[str]]:
-    """How the product's processes start: web (gunicorn), a worker on every queue, beat.
+    """How the product's processes start: web (gunicorn), a worker on every queue (or, with
+    ``split_workers``, one worker per group of `SPLIT_WORKERS`), beat.
 
     `make run` and the end-to-end tests start the same commands.
     """
+    commands = _process_commands(port=port, web_workers=web_workers, beat_schedule=beat_schedule)
+    if split_workers:
+        worker = commands.pop("worker")
+        queues = worker.index("-Q") + 1
+        for name, names in SPLIT_WORKERS.items():
+            split = [*worker]
+            split[queues] = names
+            commands[name] = [*split, "--hostname", f"{name}@%h"]
+    return commands
+
+
+def _process_commands(
+    *, port: int | str, web_workers: int | str, beat_schedule: Path
+) -> dict[str, list[str]]:
     return {
         "web": [
             str(VENV_BIN / "gunicorn"),
@@ -196,6 +220,8 @@ def run() -> int:
         f"""
 Engium is running on http://localhost:{port}  (API docs: http://localhost:{port}/api/docs/)
 Demo tenant: {demo["tenant_id"]}   API key: {demo["api_key"]}
+Console: http://localhost:{port}/console/
+  email {demo["console_email"]}   password {demo["console_password"]}
 
 Send your first message:
 

@@ -80,6 +80,24 @@ class TemplateNotFound(EngiumError):
     message = "No template with this ID exists."
 
 
+class TemplateLanguageUnavailable(EngiumError):
+    code = "template_language_unavailable"
+    message = "The template has no body in the requested, the default or the English language."
+
+
+class TemplateNotApproved(EngiumError):
+    code = "template_not_approved"
+    message = "WhatsApp has not approved this template in this language."
+
+
+class OutsideSessionWindow(EngiumError):
+    code = "outside_session_window"
+    message = (
+        "The recipient has not written in the last 24 hours: WhatsApp takes only a template "
+        "message now."
+    )
+
+
 class AuthenticationFailed(EngiumError):
     code = "authentication_failed"
     status = 401
@@ -126,6 +144,12 @@ class IdempotencyConflict(EngiumError):
     message = "This Idempotency-Key was used with a different request body."
 
 
+class ConversationNotPendingHuman(EngiumError):
+    code = "conversation_not_pending_human"
+    status = 409
+    message = "The conversation is not handed off to a person."
+
+
 class PayloadTooLarge(EngiumError):
     code = "payload_too_large"
     status = 413
@@ -142,6 +166,19 @@ class RateLimited(EngiumError):
     code = "rate_limited"
     status = 429
     message = "Too many requests."
+
+
+class ServiceUnavailable(EngiumError):
+    """The database could not be reached or gave up on the request (a restart, a failover,
+    a deadlock): nothing was changed, and trying again shortly is the cure."""
+
+    code = "service_unavailable"
+    status = 503
+    message = "The service is briefly unavailable; the request changed nothing. Try again."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": "1"})
+        super().__init__(message, **kwargs)
 
 
 class InternalError(EngiumError):

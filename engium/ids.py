@@ -16,7 +16,7 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 #: OpenAPI parameters, the tenant header) is built from these two.
 BODY_REGEX = "[0-9a-hjkmnp-tv-z]{26}"
 PREFIX_REGEX = "[a-z]{2,5}"
-_BODY = re.compile(rf"^{BODY_REGEX}$")
+_BODY = re.compile(rf"^{BODY_REGEX}\Z")  # not `$`: it also matches before a final "\n"
 _RANDOM_MAX = 2**80 - 1
 
 

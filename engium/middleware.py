@@ -7,12 +7,14 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from tempfile import SpooledTemporaryFile
+from typing import Any
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse
 
-from engium.api.errors import error_response
+from engium.api.errors import error_response, from_drf
 from engium.exceptions import EngiumError, InternalError, MalformedBody, PayloadTooLarge
 from engium.logging import current_request_id
 
@@ -66,53 +68,91 @@ class ApiGuardMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         refused = self._read_body(request)
         response = refused or self.get_response(request)
+        spooled = getattr(request, "_spooled_body", None)
+        if spooled is not None:
+            response._resource_closers.append(spooled.close)  # type: ignore[attr-defined]
         if is_api_request(request):
             response.setdefault("Cache-Control", "no-store")
         return response
 
     def _read_body(self, request: HttpRequest) -> HttpResponse | None:
-        limit = settings.ENGIUM_MAX_BODY_BYTES
+        upload = is_media_upload(request)
+        limit = settings.ENGIUM_MEDIA_MAX_UPLOAD_BYTES if upload else settings.ENGIUM_MAX_BODY_BYTES
         meta = request.META
         try:
             length = int(meta.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
         if length > limit:
-            return _too_large(request)
+            return _too_large(request, limit)
         if length or "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
             return None
         # The WSGI server has removed the chunk framing; the stream ends with the body.
         stream = meta["wsgi.input"]
         try:
-            body = stream.read(limit + 1)
+            body = _spool(stream, limit) if upload else stream.read(limit + 1)
         except Exception:  # the server's chunk parser: a bad size, a missing terminator, EOF
             logger.warning("unreadable chunked request body", exc_info=True)
             response = _refused(request, MalformedBody(), status=400)
             response["Connection"] = "close"
             return response
-        if len(body) > limit:
+        size = body.tell() if isinstance(body, SpooledTemporaryFile) else len(body)
+        if size > limit:
             # Read on (to a bound) before answering: a server that closes a connection with
             # unread data resets it, and the client never sees the 413.
             drained = 0
             while drained < DRAIN_LIMIT_BYTES and (chunk := stream.read(64 * 1024)):
                 drained += len(chunk)
-            response = _too_large(request)
+            response = _too_large(request, limit)
             response["Connection"] = "close"
             return response
-        meta["CONTENT_LENGTH"] = str(len(body))
-        request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[assignment]
+        meta["CONTENT_LENGTH"] = str(size)
+        if isinstance(body, SpooledTemporaryFile):
+            body.seek(0)
+            request._stream = LimitedStream(body, size)  # type: ignore[assignment,arg-type]
+            # Closed (and its disk file removed) with the response.
+            request._spooled_body = body  # type: ignore[attr-defined]
+        else:
+            request._stream = LimitedStream(io.BytesIO(body), size)  # type: ignore[assignment]
         request._read_started = False  # type: ignore[attr-defined]
         return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_request(request):
             return None
-        logger.exception("unhandled error", exc_info=exception)
-        return error_response(InternalError())
+        error = from_drf(exception)
+        if error is None:
+            logger.exception("unhandled error", exc_info=exception)
+            error = InternalError()
+        return error_response(error)
 
 
-def _too_large(request: HttpRequest) -> HttpResponse:
-    return _refused(request, PayloadTooLarge(), status=413)
+def is_media_upload(request: HttpRequest) -> bool:
+    """A media upload (``POST /api/v1/media``) may carry up to ``ENGIUM_MEDIA_MAX_UPLOAD_BYTES``;
+    every other request, ``ENGIUM_MAX_BODY_BYTES``."""
+    return request.method == "POST" and request.path_info.rstrip("/") == "/api/v1/media"
+
+
+def _spool(stream: Any, limit: int) -> SpooledTemporaryFile[bytes]:
+    """Copy a chunked body to a temporary file (on disk past 1 MiB), up to ``limit + 1`` bytes."""
+    # Not a `with`: the file outlives this function (closed with the response).
+    body: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(  # noqa: SIM115
+        max_size=settings.ENGIUM_MAX_BODY_BYTES
+    )
+    remaining = limit + 1
+    while remaining > 0 and (chunk := stream.read(min(remaining, 64 * 1024))):
+        body.write(chunk)
+        remaining -= len(chunk)
+    return body
+
+
+def _too_large(request: HttpRequest, limit: int) -> HttpResponse:
+    message = (
+        f"The request body is larger than {limit} bytes."
+        if limit != settings.ENGIUM_MAX_BODY_BYTES
+        else None
+    )
+    return _refused(request, PayloadTooLarge(message), status=413)
 
 
 def _refused(request: HttpRequest, error: EngiumError, *, status: int) -> HttpResponse:

@@ -15,6 +15,14 @@ Two ways to publish:
   the task receives the list of IDs. Under load N sends then cost one publish, not N, and
   the request never waits for the broker. A process that dies with items queued loses only
   wake-up calls: the sweep finds their rows.
+
+A *coalesced* submit (``coalesce=True``) is a wake-up whose task reads its work from the
+database rather than from its arguments: it is published only if no such task for the
+tenant is pending yet, which a Redis key says (one ``SET NX`` per batch, not per item). The
+task calls `taken` when it starts, before it reads the rows, so a row committed before a
+skipped publish is always seen by the pending task. If Redis is unreachable, the task is
+published anyway (fail open); a key left behind only delays wake-ups until it expires, and
+the sweep finds the rows meanwhile.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.cache import caches
 from django_tenants.utils import schema_context
 
 from engium.celery import app as celery_app
@@ -38,11 +47,15 @@ from engium.celery import app as celery_app
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 100
+#: How long a coalesced task counts as pending without being taken (lost, or a long queue).
+PENDING_SECONDS = 10
 
 ItemID = TypeVar("ItemID", str, int)
 
 #: Marks the given item IDs for the sweep; runs in the items' schema.
 MarkUnpublished = Callable[[list[str]], object]
+#: A submitted item: task name, schema, item ID, its ``if_unpublished``, coalesced or not.
+Item = tuple[str, str, str, MarkUnpublished, bool]
 
 
 def publish(
@@ -108,27 +121,59 @@ def publish_each(
     return len(item_ids)
 
 
+def _pending_key(task_name: str, schema: str) -> str:
+    return f"outbox:pending:{task_name}:{schema}"
+
+
+def _mark_pending(task_name: str, schema: str) -> bool:
+    """True if no ``task_name`` task for ``schema`` was pending (it is now), or Redis is down."""
+    try:
+        backend: Any = caches["default"]
+        client = backend._cache.get_client(write=True)  # the raw client: fail open, not closed
+        return bool(
+            client.set(
+                backend.make_key(_pending_key(task_name, schema)), 1, nx=True, ex=PENDING_SECONDS
+            )
+        )
+    except Exception:
+        logger.warning("cannot coalesce wake-ups; publishing", exc_info=True)
+        return True
+
+
+def taken(task_name: str, *, schema: str) -> None:
+    """A coalesced task has started: the next submit for ``schema`` publishes a new one."""
+    caches["default"].delete(_pending_key(task_name, schema))
+
+
 class BatchPublisher:
     """The background thread behind `submit`; one per process (a fork starts its own)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[str, str, str, MarkUnpublished]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
     def submit(
-        self, task_name: str, *, schema: str, item_id: str, if_unpublished: MarkUnpublished
+        self,
+        task_name: str,
+        *,
+        schema: str,
+        item_id: str,
+        if_unpublished: MarkUnpublished,
+        coalesce: bool = False,
     ) -> None:
-        """Publish ``task_name`` for ``item_id`` soon, batched with others of its kind.
+        """Publish ``task_name`` for ``item_id`` soon, batched with others of its kind;
+        with ``coalesce``, only if no such task for ``schema`` is pending (see above).
 
         With ``ENGIUM_DISPATCH_IN_BACKGROUND`` off, publishes now, in the calling thread.
         """
+        item = (task_name, schema, item_id, if_unpublished, coalesce)
         if not settings.ENGIUM_DISPATCH_IN_BACKGROUND:
-            self._publish([(task_name, schema, item_id, if_unpublished)])
+            self._publish([item])
             return
         self._ensure_thread()
-        self._queue.put((task_name, schema, item_id, if_unpublished))
+        self._queue.put(item)
 
     def flush(self) -> None:
         """Publish whatever is queued now, in the calling thread (at exit, and in tests)."""
@@ -168,9 +213,7 @@ class BatchPublisher:
             except Exception:  # the thread must live on; the sweep has the rows
                 logger.exception("publishing a batch failed")
 
-    def _drain(
-        self, batch: list[tuple[str, str, str, MarkUnpublished]]
-    ) -> list[tuple[str, str, str, MarkUnpublished]]:
+    def _drain(self, batch: list[Item]) -> list[Item]:
         while len(batch) < MAX_BATCH:
             try:
                 batch.append(self._queue.get_nowait())
@@ -179,17 +222,21 @@ class BatchPublisher:
         return batch
 
     @staticmethod
-    def _publish(batch: list[tuple[str, str, str, MarkUnpublished]]) -> None:
-        groups: dict[tuple[str, str, MarkUnpublished], list[str]] = defaultdict(list)
-        for task_name, schema, item_id, if_unpublished in batch:
-            groups[(task_name, schema, if_unpublished)].append(item_id)
-        for (task_name, schema, if_unpublished), item_ids in groups.items():
-            publish(
+    def _publish(batch: list[Item]) -> None:
+        groups: dict[tuple[str, str, MarkUnpublished, bool], list[str]] = defaultdict(list)
+        for task_name, schema, item_id, if_unpublished, coalesce in batch:
+            groups[(task_name, schema, if_unpublished, coalesce)].append(item_id)
+        for (task_name, schema, if_unpublished, coalesce), item_ids in groups.items():
+            if coalesce and not _mark_pending(task_name, schema):
+                continue  # the pending task will read these items' rows
+            published = publish(
                 task_name,
                 schema=schema,
                 args=[item_ids],
                 if_unpublished=partial(if_unpublished, item_ids),
             )
+            if coalesce and not published:
+                taken(task_name, schema=schema)  # nothing is pending after all
 
 
 _publisher = BatchPublisher()

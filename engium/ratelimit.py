@@ -101,6 +101,22 @@ class MovingWindowLimiter:
             member=member if accepted else "",
         )
 
+    def usage(self, subject: str) -> int | None:
+        """Requests of ``subject`` in the current window, counting none (None: Redis down).
+
+        Entries older than the window may linger until the next `take` trims them: they
+        are counted out by score, on Redis's clock.
+        """
+        key = f"{self.prefix}:{subject}"
+        try:
+            client = self._client()
+            seconds, micros = client.time()
+            now_ms = int(seconds) * 1000 + int(micros) // 1000
+            return int(client.zcount(key, now_ms - self.window_ms + 1, "+inf"))
+        except (RedisError, OSError):
+            self._warn_unavailable()
+            return None
+
     def give_back(self, permit: Permit) -> None:
         """Return an accepted request's place (the request failed and created nothing)."""
         if not permit.member:

@@ -1,3 +1,5 @@
+import sys
+
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, include, path, register_converter
@@ -7,17 +9,21 @@ from conversations.callback_views import provider_callback
 from engium import health
 from engium.api import openapi as _openapi  # noqa: F401  # registers the OpenAPI extensions
 from engium.api.converters import PublicIdConverter
-from engium.api.errors import error_response
+from engium.api.errors import error_response, from_drf
 from engium.exceptions import InternalError, NotFound, PermissionDeniedError, ValidationFailed
 from engium.middleware import is_api_request
+from media.views import serve_media
 
 register_converter(PublicIdConverter, "public_id")
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", include("agents.urls")),
     path("", include("conversations.urls")),
     path("", include("integrations.urls")),
+    path("", include("message_templates.urls")),
     path("", include("tenants.urls")),
     path("", include("webhooks.urls")),
+    path("", include("media.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 
@@ -25,6 +31,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("console/", include("console.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("status", health.status_page, name="status"),
@@ -34,6 +41,8 @@ urlpatterns = [
         provider_callback,
         name="provider-callback",
     ),
+    # Signed media URLs, fetched by providers without an API key (media.signing).
+    path("media/<str:token>", serve_media, name="media-file"),
 ]
 
 
@@ -63,7 +72,11 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if is_api_request(request):
-        return error_response(InternalError())
+        # Django calls this while handling the exception: a database outage in a middleware
+        # (the tenant's key looked up) is a 503 to retry, as it is in a view.
+        raised = sys.exc_info()[1]
+        error = from_drf(raised) if isinstance(raised, Exception) else None
+        return error_response(error or InternalError())
     from django.views.defaults import server_error
 
     return server_error(request)

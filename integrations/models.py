@@ -159,6 +159,8 @@ class SandboxReport(models.Model):
     """
 
     provider_message_id = models.CharField(max_length=128)
+    #: our ID of the message (``msg_…``), as a real provider's callback carries it
+    message_id = models.CharField(max_length=64, db_index=True, blank=True, db_default="")
     status = models.CharField(max_length=16)
     due_at = models.DateTimeField(db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)

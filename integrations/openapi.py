@@ -6,10 +6,27 @@ Every field here mirrors a key it writes (checked by `tests/engium/test_openapi.
 
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from engium.api.openapi import id_path_parameter, page_serializer
 from integrations.models import Channel, IntegrationStatus, Verification
+from integrations.providers.registry import provider_slugs
+
+
+class ProviderFieldScheme(OpenApiSerializerFieldExtension):
+    """`provider` on a create: one of the configured providers' slugs."""
+
+    target_class = "integrations.serializers.ProviderField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "enum": provider_slugs(),
+            "description": "The provider; which channels it serves is its own to say.",
+        }
 
 
 class IntegrationSerializer(serializers.Serializer):

@@ -7,26 +7,35 @@ from typing import Any
 from rest_framework import serializers
 
 from engium.api.pagination import ListQuerySerializer
-from engium.api.serializers import StrictCharField, StrictSerializer
+from engium.api.serializers import StrictBooleanField, StrictCharField, StrictSerializer
 from engium.timestamps import iso_time
 from integrations.models import Channel, Integration, IntegrationStatus
 from integrations.providers.registry import UnknownProvider, get_provider
 from integrations.selectors import callback_urls
 
 
+class ProviderField(StrictCharField):
+    """A provider's slug. The service refuses one not in ``settings.ENGIUM_PROVIDERS``; the
+    schema lists them (`integrations.openapi.ProviderFieldScheme`), read when it is made.
+    Taken as given (untrimmed): `" sandbox"` is not a provider."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, **kwargs)
+
+
 class IntegrationCreateSerializer(StrictSerializer):
     channel = serializers.ChoiceField(choices=Channel.values)
-    provider = StrictCharField(max_length=32)
+    provider = ProviderField(max_length=32)
     config = serializers.DictField(required=False, default=dict)
     name = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
-    is_default = serializers.BooleanField(required=False, allow_null=True, default=None)
+    is_default = StrictBooleanField(required=False, allow_null=True, default=None)
 
 
 class IntegrationUpdateSerializer(StrictSerializer):
     config = serializers.DictField(required=False)
     name = StrictCharField(max_length=200, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=IntegrationStatus.values, required=False)
-    is_default = serializers.BooleanField(required=False)
+    is_default = StrictBooleanField(required=False)
 
 
 class IntegrationListQuery(ListQuerySerializer):

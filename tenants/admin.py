@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -54,6 +55,23 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = [ApiKeyInline]
     actions = ["mint_api_key", "suspend", "reactivate", "read_provider_log"]
 
+    # Support staff read tenants and pick one to browse; superusers manage them (plans,
+    # custom rate limits, suspension).
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
@@ -83,19 +101,22 @@ class TenantAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
         _show_key_once(request, tenant, issued.raw_key)
 
-    @admin.action(description="Mint a new API key (shown once)")
+    @admin.action(description="Mint a new API key (shown once)", permissions=["change"])
     def mint_api_key(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             issued = services.create_api_key(tenant, name=f"Minted by {request.user}")
             _show_key_once(request, tenant, issued.raw_key)
 
-    @admin.action(description="Suspend (their API answers 403)")
+    @admin.action(description="Suspend (their API answers 403)", permissions=["change"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             services.set_tenant_active(tenant, active=False)
         self.message_user(request, f"Suspended {queryset.count()} tenant(s).")
 
-    @admin.action(description="Read its provider log and callbacks (one tenant)")
+    @admin.action(
+        description="Browse its data: conversations, messages, integrations, webhooks",
+        permissions=["view"],
+    )
     def read_provider_log(
         self, request: HttpRequest, queryset: QuerySet[Tenant]
     ) -> HttpResponse | None:
@@ -103,9 +124,9 @@ class TenantAdmin(admin.ModelAdmin):
             self.message_user(request, "Choose exactly one tenant.", messages.ERROR)
             return None
         request.session[SUPPORT_TENANT] = queryset.get().public_id
-        return HttpResponseRedirect(reverse("admin:integrations_providerlogentry_changelist"))
+        return HttpResponseRedirect(reverse("admin:conversations_conversation_changelist"))
 
-    @admin.action(description="Reactivate")
+    @admin.action(description="Reactivate", permissions=["change"])
     def reactivate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             services.set_tenant_active(tenant, active=True)
@@ -152,12 +173,17 @@ class TenantDataAdmin(admin.ModelAdmin):
     """Read-only admin of a tenant-schema table, for the tenant chosen on the tenants page.
 
     Admin runs in ``public``; these views switch to the chosen tenant's schema (the
-    "Read its provider log" action puts it in the session) while they render.
+    "Browse its data" action puts it in the session) while they run and render, and back
+    after. Any staff member may read them; nobody edits a tenant's history here.
     """
 
-    list_display_links = None
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -169,27 +195,69 @@ class TenantDataAdmin(admin.ModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        tenant = Tenant.objects.filter(public_id=request.session.get(SUPPORT_TENANT)).first()
+        return self._in_support_tenant(
+            request,
+            lambda ctx: super(TenantDataAdmin, self).changelist_view(request, ctx),
+            extra_context,
+            plural=True,
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        return self._in_support_tenant(
+            request,
+            lambda ctx: super(TenantDataAdmin, self).change_view(request, object_id, form_url, ctx),
+            extra_context,
+            plural=False,
+        )
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The admin's change log lives in `public` and never names a tenant's rows.
+        raise PermissionDenied
+
+    def _in_support_tenant(
+        self,
+        request: HttpRequest,
+        view: Any,
+        extra_context: dict[str, Any] | None,
+        *,
+        plural: bool,
+    ) -> HttpResponse:
+        tenant = support_tenant(request)
         if tenant is None:
             self.message_user(
                 request,
-                "Choose a tenant first: Tenants → select one → “Read its provider log”.",
+                "Choose a tenant first: Tenants → select one → “Browse its data”.",
                 messages.WARNING,
             )
             return HttpResponseRedirect(reverse("admin:tenants_tenant_changelist"))
-        context = {
-            **(extra_context or {}),
-            "title": f"{self.model._meta.verbose_name_plural} "
-            f"of {tenant.name} ({tenant.public_id})",
-        }
+        context = dict(extra_context or {})
+        if plural:
+            context["title"] = (
+                f"{str(self.model._meta.verbose_name_plural).capitalize()} "
+                f"of {tenant.name} ({tenant.public_id})"
+            )
+        context["subtitle"] = f"Tenant: {tenant.name} ({tenant.public_id})"
         use_tenant(tenant)
         try:
-            response = super().changelist_view(request, context)
+            response = view(context)
             if isinstance(response, TemplateResponse):
                 response.render()  # while the tenant's schema is on
             return response
         finally:
             use_public_schema()
+
+
+def support_tenant(request: HttpRequest) -> Tenant | None:
+    """The tenant whose data support staff browse (picked on the tenants page)."""
+    return Tenant.objects.filter(public_id=request.session.get(SUPPORT_TENANT)).first()
 
 
 @admin.register(ProviderLogEntry)

@@ -7,8 +7,10 @@ import re
 from django.conf import settings
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
+from django_tenants.utils import schema_exists
 
 from engium.ids import id_regex, new_id
+from tenants.provisioning import clone_template
 
 TENANT_ID_PATTERN = re.compile(f"^{id_regex('ten')}$")
 
@@ -60,6 +62,16 @@ class Tenant(TenantMixin):
 
     class Meta:
         ordering = ["name"]
+
+    def create_schema(
+        self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1
+    ) -> bool:
+        """Create the tenant's schema: cloned from the migrated template when there is one
+        (tens of milliseconds), else migrated (django-tenants' way, about a second)."""
+        wanted = sync_schema and not (check_if_exists and schema_exists(self.schema_name))
+        if wanted and clone_template(self.schema_name):
+            return True
+        return bool(super().create_schema(check_if_exists, sync_schema, verbosity))
 
     def __str__(self) -> str:
         return f"{self.name} ({self.public_id})"

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from engium.exceptions import NotFound, ValidationFailed
 from engium.ids import new_id
 from engium.tenancy import use_public_schema
 from tenants import keys
@@ -112,3 +113,48 @@ def set_tenant_active(tenant: Tenant, *, active: bool) -> Tenant:
     with schema_context(get_public_schema_name()):
         tenant.save(update_fields=["is_active", "updated_at"])
     return tenant
+
+
+def change_member_role(tenant: Tenant, membership_id: int, *, role: str) -> Membership:
+    """Give a member another role; the tenant's last owner stays an owner (`ValidationFailed`)."""
+    with transaction.atomic():
+        membership = _locked_membership(tenant, membership_id)
+        if membership.role == Role.OWNER and role != Role.OWNER:
+            _keep_an_owner(tenant, leaving=membership)
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def remove_member(tenant: Tenant, membership_id: int) -> None:
+    """Remove a member from the tenant (the user stays); never its last owner
+    (`ValidationFailed`)."""
+    with transaction.atomic():
+        membership = _locked_membership(tenant, membership_id)
+        if membership.role == Role.OWNER:
+            _keep_an_owner(tenant, leaving=membership)
+        membership.delete()
+
+
+def _locked_membership(tenant: Tenant, membership_id: int) -> Membership:
+    """The tenant's membership, after locking all its owners' rows: two owners removing
+    each other at once are serialised, and the second sees it would leave none."""
+    use_public_schema()
+    list(Membership.objects.select_for_update().filter(tenant=tenant, role=Role.OWNER))
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user")
+        .filter(tenant=tenant, pk=membership_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("No member with this ID exists.")
+    return membership
+
+
+def _keep_an_owner(tenant: Tenant, *, leaving: Membership) -> None:
+    others = Membership.objects.filter(tenant=tenant, role=Role.OWNER).exclude(pk=leaving.pk)
+    if not others.exists():
+        raise ValidationFailed(
+            "A tenant keeps at least one owner: make another member owner first.", field="role"
+        )

@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django_tenants.utils import schema_context
 
 from engium.cache import hot_cache
@@ -86,6 +86,18 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
         _SESSION_TENANTS["a"] = make_tenant("Tenant A")
         _SESSION_TENANTS["b"] = make_tenant("Tenant B")
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _media_storage_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # Tests that store media (uploads in any API test) never write into `.engium/media`.
+    root = tmp_path_factory.mktemp("media")
+    storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(root), "base_url": None},
+    }
+    with override_settings(STORAGES={**settings.STORAGES, "media": storage}):
+        yield
 
 
 @pytest.fixture(autouse=True)

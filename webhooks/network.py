@@ -7,7 +7,12 @@ carry). The rules are checked when an endpoint is saved and again at every attem
 address actually connected to: the host is resolved here, every address checked, and the
 connection made to that address with the original ``Host`` header and TLS server name, so
 a DNS answer that changes between the check and the connection (rebinding) is never
-followed. ``ENGIUM_WEBHOOKS_ALLOW_PRIVATE`` lifts both rules (development and tests).
+followed. The TLS certificate is verified against that host name (sent as SNI), by the
+authorities of ``ENGIUM_WEBHOOKS_CA_BUNDLE`` (default: certifi's bundle).
+``ENGIUM_WEBHOOKS_ALLOW_PRIVATE`` lifts both rules (development and tests); it never turns
+verification off, so an ``https`` endpoint is verified in every mode.
+``ENGIUM_WEBHOOKS_RESOLVE`` gives fixed addresses for host names, which are checked like
+DNS answers.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
+import certifi
 import httpx
 from django.conf import settings
 
@@ -110,10 +118,16 @@ def _target(url: str, scheme: str, host: str, port: int, ip: IPAddress) -> Targe
     )
 
 
+def _fixed(host: str) -> IPAddress | None:
+    """The address given for ``host`` by the literal itself or ``ENGIUM_WEBHOOKS_RESOLVE``."""
+    fixed = settings.ENGIUM_WEBHOOKS_RESOLVE.get(host.lower())
+    return _literal(fixed if fixed is not None else host)
+
+
 def resolve(url: str) -> Target:
     """Check ``url`` and every address its host resolves to (blocking; when saving)."""
     scheme, host, port = check_url(url)
-    literal = _literal(host)
+    literal = _fixed(host)
     if literal is not None:
         addresses = [literal]
     else:
@@ -129,7 +143,7 @@ def resolve(url: str) -> Target:
 async def resolve_async(url: str) -> Target:
     """`resolve` for an attempt: the returned address is the one connected to."""
     scheme, host, port = check_url(url)
-    literal = _literal(host)
+    literal = _fixed(host)
     if literal is not None:
         addresses = [literal]
     else:
@@ -142,6 +156,17 @@ async def resolve_async(url: str) -> Target:
     for ip in addresses:
         check_address(ip)
     return _target(url, scheme, host, port, addresses[0])
+
+
+def tls_context() -> ssl.SSLContext:
+    """The client TLS context of attempts: the certificate chain must lead to a trusted
+    authority and name the endpoint's host (``check_hostname``, against the SNI name)."""
+    return _tls_context(settings.ENGIUM_WEBHOOKS_CA_BUNDLE or certifi.where())
+
+
+@lru_cache(maxsize=4)
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_bundle)
 
 
 @dataclass(frozen=True)
@@ -185,7 +210,19 @@ async def post(
     except (TimeoutError, httpx.TimeoutException):
         return AttemptResult(None, took(), error="timeout")
     except httpx.HTTPError as exc:
-        return AttemptResult(None, took(), error=f"{type(exc).__name__}: {exc}"[:500])
+        return AttemptResult(None, took(), error=_describe(exc)[:500])
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    """What went wrong, in words a developer acts on (a TLS refusal names itself)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not accepted: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed: {cause.reason or cause}"
+        cause = cause.__cause__ or cause.__context__
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _post(

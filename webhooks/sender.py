@@ -1,8 +1,10 @@
 """The HTTP side of delivery: one event loop per worker process, on a thread of its own.
 
-`send` runs a batch of POSTs concurrently on that loop and yields their results in groups,
-as they land, to the calling thread, which does the database work (Django's connections
-are per thread and synchronous). Connections are pooled per endpoint origin (scheme, host
+`start` puts a batch of POSTs on that loop and returns at once; each result is handed to
+a callback as it lands (a worker's recorder thread does the database work: Django's
+connections are per thread and synchronous). `send` runs a batch and yields its results
+in groups, as they land, to the calling thread (for callers that wait: eager tasks, tests,
+tools). Connections are pooled per endpoint origin (scheme, host
 and port as the tenant wrote them), and only ever opened to addresses checked by
 `webhooks.network`, so a pooled connection never serves another host name and never
 bypasses the SSRF rules.
@@ -14,9 +16,10 @@ import asyncio
 import logging
 import os
 import queue
+import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -25,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
-from webhooks.network import AttemptResult, post
+from webhooks.network import AttemptResult, post, tls_context
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +50,9 @@ class Sender:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
-        self._pools: OrderedDict[tuple[str, str, int | None], httpx.AsyncClient] = OrderedDict()
+        self._pools: OrderedDict[tuple[str, str, int | None, ssl.SSLContext], httpx.AsyncClient] = (
+            OrderedDict()
+        )
         self._closing: set[asyncio.Future[None]] = set()
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -62,10 +67,11 @@ class Sender:
 
     def _pool(self, url: str) -> httpx.AsyncClient:
         parts = urlsplit(url)
-        origin = (parts.scheme, parts.hostname or "", parts.port)
+        origin = (parts.scheme, parts.hostname or "", parts.port, tls_context())
         client = self._pools.pop(origin, None)
         if client is None:
             client = httpx.AsyncClient(
+                verify=origin[3],
                 follow_redirects=False,  # a redirect is a failed attempt, never followed
                 timeout=settings.ENGIUM_WEBHOOK_TIMEOUT_SECONDS,
                 limits=httpx.Limits(
@@ -91,6 +97,22 @@ class Sender:
             logger.exception("webhook attempt crashed")
             result = AttemptResult(None, 0, error=f"internal error: {type(exc).__name__}")
         return request.key, result
+
+    def start(
+        self, requests: list[Request[K]], landed: Callable[[K, AttemptResult], object]
+    ) -> None:
+        """POST every request concurrently and return; ``landed(key, result)`` is called
+        on the loop's thread as each completes (it must be quick and must not raise)."""
+        if not requests:
+            return
+        loop = self._ensure_loop()
+
+        def done(future: Future[tuple[K, AttemptResult]]) -> None:
+            if not future.cancelled():  # cancelled: the process is exiting; the lease expires
+                landed(*future.result())  # `_one` never raises
+
+        for request in requests:
+            asyncio.run_coroutine_threadsafe(self._one(request), loop).add_done_callback(done)
 
     def send(self, requests: list[Request[K]]) -> Iterator[list[tuple[K, AttemptResult]]]:
         """POST every request concurrently; yield the results in groups as they complete."""

@@ -7,7 +7,12 @@ from typing import Any
 from rest_framework import serializers
 
 from engium.api.pagination import ListQuerySerializer
-from engium.api.serializers import StrictCharField, StrictSerializer
+from engium.api.serializers import (
+    ClampedDateTimeField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictSerializer,
+)
 from engium.timestamps import iso_time
 from webhooks.models import (
     ALL_EVENTS,
@@ -36,14 +41,14 @@ class EndpointCreateSerializer(StrictSerializer):
     url = StrictCharField(max_length=2000, help_text="`https` URL receiving the events.")
     events = _events_field()
     description = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
-    enabled = serializers.BooleanField(required=False, default=True)
+    enabled = StrictBooleanField(required=False, default=True)
 
 
 class EndpointUpdateSerializer(StrictSerializer):
     url = StrictCharField(max_length=2000, required=False)
     events = _events_field(required=False)
     description = StrictCharField(max_length=500, required=False, allow_blank=True)
-    enabled = serializers.BooleanField(required=False)
+    enabled = StrictBooleanField(required=False)
 
 
 class EndpointListQuery(ListQuerySerializer):
@@ -56,8 +61,8 @@ class DeliveryListQuery(ListQuerySerializer):
 
 
 class ReplaySerializer(StrictSerializer):
-    since = serializers.DateTimeField(help_text="Events created at or after this time.")
-    until = serializers.DateTimeField(help_text="Events created before this time.")
+    since = ClampedDateTimeField(help_text="Events created at or after this time.")
+    until = ClampedDateTimeField(help_text="Events created before this time.")
 
 
 def render_endpoint(endpoint: Endpoint, *, with_secret: bool = False) -> dict[str, Any]:

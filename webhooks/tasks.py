@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.signals import worker_process_shutdown
+from django.conf import settings
 from django_tenants.utils import get_tenant_model, tenant_context
 
 from webhooks import services
@@ -16,9 +18,21 @@ from webhooks import services
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name=services.SEND_DELIVERIES, acks_late=True)
-def send_deliveries(delivery_ids: list[str]) -> int:
-    return services.send_deliveries(delivery_ids)
+@shared_task(name=services.SEND_DELIVERIES, acks_late=True, bind=True)
+def send_deliveries(self: Task, delivery_ids: list[str]) -> int:
+    """Start the deliveries and return; the process's recorder logs their outcomes
+    (`webhooks.services.sending`). Run eagerly, it waits for them instead."""
+    if self.request.is_eager:
+        return services.send_deliveries(delivery_ids)
+    return services.start_deliveries(delivery_ids)
+
+
+@worker_process_shutdown.connect
+def _record_what_is_in_flight(**kwargs: object) -> None:
+    """A worker process stopping first records the deliveries it started (else their
+    leases expire and the sweep sends them again)."""
+    if not services.drain_deliveries(timeout=settings.ENGIUM_WEBHOOK_TIMEOUT_SECONDS + 5):
+        logger.warning("webhook deliveries still in flight at exit; they will be retried")
 
 
 def _each_tenant(what: str, run: object) -> int:

@@ -23,12 +23,14 @@ from django.utils import timezone
 
 from conversations.models import Message, MessageDirection
 from conversations.services.delivery import apply_status_report
+from conversations.services.inbound_media import schedule_media_fetch
 from conversations.services.messages import receive_message
 from engium import outbox
 from engium.tenancy import current_schema
 from integrations.models import CallbackState, Integration, ProviderCallback, SandboxReport
 from integrations.providers.base import CallbackRequest, StatusReport
 from integrations.providers.registry import get_provider
+from message_templates.services import apply_template_status
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ def receive_callback(integration: Integration, payload: Mapping[str, Any]) -> li
     batch = get_provider(integration.provider).parse_callback(integration.config, payload)
     for report in batch.statuses:
         apply_status_report(report)
+    for template_report in batch.template_statuses:
+        apply_template_status(template_report)
     return [receive_message(integration, inbound) for inbound in batch.inbound]
 
 
@@ -140,13 +144,16 @@ def process_callback(callback_id: int) -> ProviderCallback | None:
                     integration.config, decode_payload(callback)
                 )
                 applied = [apply_status_report(report) for report in batch.statuses]
+                reviewed = [apply_template_status(report) for report in batch.template_statuses]
                 stored = []
                 for inbound in batch.inbound:
                     if _already_received(integration, inbound.provider_message_id):
                         # providers deliver webhooks at least once: a repeat is not a new message
                         notes.append(f"duplicate inbound message {inbound.provider_message_id}")
                         continue
-                    stored.append(receive_message(integration, inbound))
+                    message = receive_message(integration, inbound)
+                    schedule_media_fetch(message, integration, inbound)
+                    stored.append(message)
         except Exception as exc:
             logger.exception(
                 "a provider callback could not be applied", extra={"callback": callback_id}
@@ -173,7 +180,10 @@ def process_callback(callback_id: int) -> ProviderCallback | None:
                 return callback
             if unknown:
                 notes.append(f"{unknown} status report(s) named no message of ours")
-            acted = len(batch.statuses) - unknown + len(stored)
+            unknown_templates = sum(1 for body in reviewed if body is None)
+            if unknown_templates:
+                notes.append(f"{unknown_templates} template status(es) named no template of ours")
+            acted = len(batch.statuses) - unknown + len(stored) + len(reviewed) - unknown_templates
             callback.state = CallbackState.APPLIED if acted else CallbackState.IGNORED
         callback.notes = "\n".join(notes)[:4000]
         callback.processed_at = timezone.now()
@@ -233,7 +243,11 @@ def apply_due_sandbox_reports(*, now: datetime | None = None, limit: int = 500) 
         done = []
         for report in due:
             found = apply_status_report(
-                StatusReport(status=report.status, provider_message_id=report.provider_message_id)
+                StatusReport(
+                    status=report.status,
+                    provider_message_id=report.provider_message_id,
+                    message_id=report.message_id or None,
+                )
             )
             too_old = now - report.due_at > timedelta(seconds=CALLBACK_PATIENCE_SECONDS)
             if found is not None or too_old:

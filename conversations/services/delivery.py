@@ -1,18 +1,19 @@
 """Delivering outbound messages through their integration's provider.
 
 The message row is its own outbox entry: ``next_attempt_at`` says when delivery is due
-and ``dispatched_at`` when a task for it was last enqueued. A task that was lost (broker
-down at enqueue time, a worker killed) is found by `redispatch_overdue_messages`, which
-beat runs every few seconds. Duplicate tasks are harmless: a worker *claims* a message
-with a lease before calling the provider, and a claimed message is skipped by others.
+and ``dispatched_at`` when a task for it was last enqueued (NULL: it waits for one). Which
+waiting messages go to the workers, and when, is `conversations.services.dispatch`'s
+business (fair across tenants); a task that was lost (broker down at enqueue time, a worker
+killed) is dispatched again from there too. Duplicate tasks are harmless: a worker *claims*
+a message with a lease before calling the provider, and a claimed message is skipped by
+others.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -29,30 +30,25 @@ from integrations.models import Integration
 from integrations.providers import http
 from integrations.providers.base import (
     OutboundMessage,
+    Provider,
     ProviderError,
     SendResult,
     StatusReport,
 )
 from integrations.providers.registry import UnknownProvider, get_provider
 from integrations.services import record_provider_exchanges
+from media.services import media_of_url
+from media.signing import is_media_url, refresh_media_url
 
 logger = logging.getLogger(__name__)
 
 # The tasks of `conversations.tasks`, published by name (services never import tasks).
 DELIVER_MESSAGE = "conversations.deliver_message"
+#: the failure of a message that may or may not have reached a provider that cannot be asked
+UNKNOWN_OUTCOME = "delivery_outcome_unknown"
 DELIVER_MESSAGES = "conversations.deliver_messages"
+DISPATCH_MESSAGES = "conversations.dispatch_messages"
 APPLY_STATUS_REPORT = "conversations.apply_status_report"
-
-
-def dispatch_delivery(schema_name: str, message_id: str, *, countdown: float = 0) -> bool:
-    """Enqueue the delivery task; if the broker is unreachable, mark it for the sweep."""
-    return outbox.publish(
-        DELIVER_MESSAGE,
-        schema=schema_name,
-        args=[message_id],
-        countdown=countdown,
-        if_unpublished=partial(mark_undispatched, [message_id]),
-    )
 
 
 def deliver_message(message_id: str) -> Message | None:
@@ -60,17 +56,14 @@ def deliver_message(message_id: str) -> Message | None:
 
     Transient provider errors schedule a retry with exponential backoff and jitter;
     permanent ones (and exhausting ``ENGIUM_DELIVERY_MAX_ATTEMPTS``) fail the message.
+    An attempt whose outcome was never learnt (see `Message.outcome_unknown`) is first
+    looked up at the provider, so that nothing is sent twice (`_find_earlier_send`).
     Returns the message, or None when there was nothing to do.
     """
     claimed = _claim(message_id)
     if claimed is None:
         return None
-    message, integration = claimed
-    if message.attempts > settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
-        # Only a worker dying mid-send, again and again, gets here: stop trying.
-        return _fail(
-            message, ProviderError("attempts_exhausted", "Delivery was attempted too often.")
-        )
+    message, integration, unknown = claimed
     exchanges: list[http.Exchange] = []
     try:
         if integration is None or not integration.is_active:
@@ -83,9 +76,12 @@ def deliver_message(message_id: str) -> Message | None:
             channel=message.channel,
             recipient=message.recipient,
             text=message.text,
-            media_url=message.media_url or None,
+            # Our media URLs are signed afresh: the provider fetches within their validity.
+            media_url=refresh_media_url(message.media_url) if message.media_url else None,
             media_type=message.media_type or None,
-            template=message.template,
+            media_filename=_media_filename(message.media_url),
+            # Providers that take templates as such get them; the others the rendered text.
+            template=message.provider_template if provider.sends_templates else None,
             language=_tenant_language(),
             # Our ID rides in the URL (which the provider signs), so that its reports find
             # the message even if the outcome of this send is never recorded.
@@ -97,6 +93,14 @@ def deliver_message(message_id: str) -> Message | None:
             ),
         )
         with http.recording() as exchanges:
+            if unknown:
+                earlier = _find_earlier_send(provider, integration, outbound, message)
+                if earlier:
+                    _log_exchanges(message, integration, exchanges)
+                    return _record_sent(message, SendResult(provider_message_id=earlier))
+            if message.attempts > settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
+                # Only workers dying mid-send, again and again, get here: stop trying.
+                raise ProviderError("attempts_exhausted", "Delivery was attempted too often.")
             result = provider.send(integration.config, outbound, idempotency_key=message.id)
     except UnknownProvider:
         return _fail(message, ProviderError("provider_unknown", "The provider is not installed."))
@@ -107,14 +111,66 @@ def deliver_message(message_id: str) -> Message | None:
         return _fail(message, error)
     except Exception:
         # A bug or an unreadable config must not strand the message in `sending`: retry it
-        # like a transient error, so it fails for good after the last attempt.
+        # like a transient error, so it fails for good after the last attempt. Whether the
+        # provider took it is not known.
         logger.exception("unexpected error delivering a message", extra={"message_id": message.pk})
-        internal = ProviderError("internal_error", "Delivery failed on our side.")
+        internal = ProviderError("internal_error", "Delivery failed on our side.", ambiguous=True)
         if message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
             return _retry_later(message, internal)
         return _fail(message, internal)
     _log_exchanges(message, integration, exchanges)
     return _record_sent(message, result)
+
+
+def _media_filename(url: str) -> str | None:
+    """The original name of our media file behind ``url`` (documents show it), if any."""
+    if not url or not is_media_url(url):
+        return None
+    media = media_of_url(url)
+    return media.original_name or None if media is not None else None
+
+
+def _find_earlier_send(
+    provider: Provider, integration: Integration, outbound: OutboundMessage, message: Message
+) -> str:
+    """The provider's ID of an earlier attempt that reached it; "" if none surely did.
+
+    Raises `ProviderError` when sending again could send twice: the provider cannot be asked
+    now (transient: asked again later) or cannot tell at all (``delivery_outcome_unknown``,
+    unless ``ENGIUM_DELIVERY_UNKNOWN_OUTCOME`` is ``resend``).
+    """
+    try:
+        found = provider.find_sent(integration.config, outbound, since=message.created_at)
+    except ProviderError as error:
+        # Not asked yet: whatever else failed, the earlier attempt is still unknown.
+        error.ambiguous = True
+        raise
+    if found is None:
+        if settings.ENGIUM_DELIVERY_UNKNOWN_OUTCOME == "resend":
+            logger.warning(
+                "sending again after an attempt with an unknown outcome",
+                extra={"message_id": message.pk, "provider": integration.provider},
+            )
+            return ""
+        raise ProviderError(
+            UNKNOWN_OUTCOME,
+            "An earlier attempt may have reached the provider, which cannot be asked; "
+            "the message was not sent again.",
+        )
+    # An ID another message already holds is that message's send, not this one's.
+    taken = set(
+        Message.objects.filter(provider_message_id__in=found)
+        .exclude(pk=message.pk)
+        .values_list("provider_message_id", flat=True)
+    )
+    candidates = [provider_id for provider_id in found if provider_id not in taken]
+    if candidates:
+        logger.info(
+            "an earlier attempt had reached the provider; not sending again",
+            extra={"message_id": message.pk, "provider_message_id": candidates[-1]},
+        )
+        return candidates[-1]  # lists are newest first: the oldest is the first attempt
+    return ""
 
 
 def _tenant_language() -> str:
@@ -136,7 +192,9 @@ def _log_exchanges(
         logger.exception("could not write the provider log", extra={"message_id": message.pk})
 
 
-def _claim(message_id: str) -> tuple[Message, Integration | None] | None:
+def _claim(message_id: str) -> tuple[Message, Integration | None, bool] | None:
+    """Lease a due message to this worker; also say whether its last attempt's outcome is
+    unknown (the attempt's worker died, or the provider's answer was lost)."""
     now = timezone.now()
     lease = timedelta(seconds=settings.ENGIUM_DELIVERY_LEASE_SECONDS)
     with transaction.atomic():
@@ -147,17 +205,20 @@ def _claim(message_id: str) -> tuple[Message, Integration | None] | None:
         )
         if message is None:
             return None
+        unknown = message.outcome_unknown
         message.attempts += 1
         message.next_attempt_at = now + lease
         message.dispatched_at = now + lease
-        claim_fields = ["attempts", "next_attempt_at", "dispatched_at"]
+        # Until this attempt records its outcome, it is unknown.
+        message.outcome_unknown = True
+        claim_fields = ["attempts", "next_attempt_at", "dispatched_at", "outcome_unknown"]
         # queued → sending, or a retry already `sending`: one UPDATE either way
         if not change_message_status(
             message, MessageStatus.SENDING, at=now, also_save=claim_fields
         ):
             message.save(update_fields=claim_fields)
     integration = Integration.objects.filter(pk=message.integration_id).first()
-    return message, integration
+    return message, integration, unknown
 
 
 def _record_sent(message: Message, result: SendResult) -> Message | None:
@@ -169,7 +230,14 @@ def _record_sent(message: Message, result: SendResult) -> Message | None:
         locked.error_code, locked.error_message = "", ""
         # The provider has it: nothing is due any more, even if it confirms `sent` later.
         locked.next_attempt_at = None
-        sent_fields = ["provider_message_id", "error_code", "error_message", "next_attempt_at"]
+        locked.outcome_unknown = False
+        sent_fields = [
+            "provider_message_id",
+            "error_code",
+            "error_message",
+            "next_attempt_at",
+            "outcome_unknown",
+        ]
         if not (
             result.status and change_message_status(locked, result.status, also_save=sent_fields)
         ):
@@ -181,15 +249,22 @@ def _retry_later(message: Message, error: ProviderError) -> Message | None:
     delay = error.retry_after or backoff_seconds(message.attempts)
     due = timezone.now() + timedelta(seconds=delay)
     with transaction.atomic():
+        # Back to waiting: it holds no place among the tenant's messages in flight while its
+        # retry is not due. The dispatcher is woken when it is (if that wake-up is lost, the
+        # sweep finds the message once due).
         updated = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
             next_attempt_at=due,
-            dispatched_at=due,
+            dispatched_at=None,
             error_code=error.code[:64],
             error_message=error.message,
+            # An unknown outcome stays unknown until the provider is asked.
+            outcome_unknown=message.outcome_unknown if error.ambiguous else False,
         )
         if updated:
             schema = current_schema()
-            transaction.on_commit(lambda: dispatch_delivery(schema, message.pk, countdown=delay))
+            transaction.on_commit(
+                lambda: outbox.publish(DISPATCH_MESSAGES, schema=schema, countdown=delay)
+            )
     logger.info(
         "transient provider error; retrying",
         extra={"message_id": message.pk, "code": error.code, "retry_in": round(delay, 2)},
@@ -239,7 +314,14 @@ def apply_status_report(report: StatusReport) -> Message | None:
             message.provider_message_id = report.provider_message_id
             # The provider has it: nothing is due any more (never sent twice).
             message.next_attempt_at = None
-            also_save = ["provider_message_id", "next_attempt_at"]
+            message.outcome_unknown = False
+            also_save = ["provider_message_id", "next_attempt_at", "outcome_unknown"]
+            if message.status == MessageStatus.FAILED and message.error_code == UNKNOWN_OUTCOME:
+                # We failed it for want of knowing; the provider's word corrects that: the
+                # status history keeps the failure, and the message moves on from `sending`.
+                message.status = MessageStatus.SENDING
+                message.error_code, message.error_message = "", ""
+                also_save += ["status", "error_code", "error_message"]
         if (
             not change_message_status(
                 message,
@@ -256,33 +338,8 @@ def apply_status_report(report: StatusReport) -> Message | None:
 
 
 def mark_undispatched(message_ids: list[str]) -> None:
-    """Their delivery task could not be published: the next sweep dispatches them at once."""
+    """Their delivery task could not be published: they wait again, and the next dispatch
+    (at the latest the sweep's) takes them."""
     Message.objects.filter(pk__in=message_ids, status__in=PENDING_DELIVERY).update(
         dispatched_at=None
-    )
-
-
-def redispatch_overdue_messages(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Enqueue delivery for due messages of the current tenant whose task went missing.
-
-    A due message is re-dispatched at once when its publish failed (``dispatched_at`` is
-    cleared then), and otherwise when its last dispatch is older than
-    ``ENGIUM_REDISPATCH_AFTER_SECONDS`` (its task was lost with a broker or worker). The
-    new dispatch is recorded first, so each sweep enqueues a message at most once.
-    """
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
-    with transaction.atomic():
-        ids = list(
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(status__in=PENDING_DELIVERY, next_attempt_at__lte=now)
-            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale))
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if not ids:
-            return 0
-        Message.objects.filter(pk__in=ids).update(dispatched_at=now)
-    return outbox.publish_each(
-        DELIVER_MESSAGE, schema=current_schema(), item_ids=ids, if_unpublished=mark_undispatched
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg.errors
@@ -15,6 +16,7 @@ from django.utils import timezone
 from agents.models import AgentRole
 from conversations.models import (
     OPEN_CONVERSATION_STATUSES,
+    AgentTurn,
     Conversation,
     ConversationStatus,
     IdempotencyKey,
@@ -26,28 +28,42 @@ from conversations.models import (
 from conversations.payloads import conversation_payload, message_payload
 from conversations.recipients import normalize_recipient
 from conversations.routing import forget_routing, get_routing
-from conversations.services.delivery import DELIVER_MESSAGES, mark_undispatched
+from conversations.services.agent_dispatch import dispatch_agent_turn
+from conversations.services.delivery import DISPATCH_MESSAGES
+from conversations.services.dispatch import leave_for_the_sweep
 from conversations.services.idempotency import Claim, KeyTaken
 from engium import outbox
-from engium.exceptions import AgentRoleNotFound, ChannelNotConfigured, TemplateNotFound
+from engium.exceptions import AgentRoleNotFound, ChannelNotConfigured, OutsideSessionWindow
 from engium.ids import new_id
 from engium.postgresql import prepared_cursor
 from engium.tenancy import current_schema
-from engium.timestamps import iso_time_sql
+from engium.timestamps import iso_time, iso_time_sql
 from integrations.models import Integration
 from integrations.providers.base import InboundMessage
+from media.services import check_media_for_send
+from message_templates.services import render_template
+from tenants.models import Language
 from webhooks.models import Event, EventType
 from webhooks.services.events import dispatch_new_deliveries, fan_out_sql
+
+#: WhatsApp's customer-service window: free-form messages within 24 h of the recipient's last
+SESSION_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
 class MessageContent:
-    """What a message says: text, media (with optional caption) or a template reference."""
+    """What a message says: text, media (with optional caption) or a template reference.
+
+    For a send, ``template`` is the request's ``{"id", "language"?, "variables"?}``;
+    `send_message` renders it into ``text``, keeps ``{"id", "language"}`` as the reference
+    and sets ``provider_template``.
+    """
 
     text: str = ""
     media_url: str = ""
     media_type: str = ""
     template: dict[str, Any] | None = None
+    provider_template: dict[str, Any] | None = None
     details: dict[str, Any] | None = None
 
 
@@ -57,27 +73,55 @@ def send_message(
     channel: str,
     content: MessageContent,
     agent_role_id: str | None = None,
+    default_language: str | None = None,
+    in_reply_to: str | None = None,
     claim: Claim | None = None,
 ) -> Message:
     """Queue an outbound message in the current tenant; returns it with its conversation.
 
+    A template is rendered in its requested language, else ``default_language`` (the
+    tenant's; read from the connection's tenant when not given), else English.
+
+    ``in_reply_to``: the inbound message an agent answers with this one. At most one
+    message answers each (constraint ``one_agent_reply_per_message``): a second raises
+    `IntegrityError` and records nothing.
+
     The message joins the recipient's open conversation on the channel or opens one. The
-    message row and its delivery request (``next_attempt_at``) are recorded in one
-    statement; the task is enqueued after that (`engium.outbox.submit`), and if the
-    broker is down then, the outbox sweep enqueues it later: an accepted message is
-    never lost. With a ``claim``, the same statement records the Idempotency-Key and the
-    answer, or fails as a whole with `KeyTaken` (`conversations.services.idempotency`).
+    message row and its delivery request (``next_attempt_at``, waiting for dispatch) are
+    recorded in one statement; the tenant's dispatcher is woken after that
+    (`engium.outbox.submit`, batched per tenant), and if the broker is down then, the
+    outbox sweep dispatches it later: an accepted message is never lost. With a ``claim``, the same
+    statement records the Idempotency-Key and the answer, or fails as a whole with
+    `KeyTaken` (`conversations.services.idempotency`).
     """
     recipient = normalize_recipient(recipient)
     if agent_role_id is not None and not AgentRole.objects.filter(pk=agent_role_id).exists():
         raise AgentRoleNotFound(field="agent_role_id")
+    # Reads before the one statement (the template; WhatsApp's window): the statement
+    # stays the send's only write.
+    routing = get_routing()
+    if content.media_url:
+        # Our own media URL: its signature, tenant, media type and the channel's limits.
+        check_media_for_send(content.media_url, media_type=content.media_type, channel=channel)
     if content.template is not None:
-        raise TemplateNotFound(field="message.template.id")
+        rendered = render_template(
+            content.template,
+            default_language=default_language or _tenant_language(),
+            require_approval=channel in routing.native_template_channels,
+        )
+        content = replace(
+            content,
+            text=rendered.text,
+            template=rendered.reference,
+            provider_template=rendered.provider_template,
+        )
+    elif channel in routing.session_window_channels:
+        check_session_window(channel, recipient)
 
     # The routing comes from the cache; if a foreign key fails, it named an integration or
     # agent role removed meanwhile: read it afresh and try once more.
     for fresh in (False, True):
-        routing = get_routing(refresh=fresh)
+        routing = get_routing(refresh=True) if fresh else routing
         integration_id = routing.integrations.get(channel)
         if integration_id is None:
             raise ChannelNotConfigured(
@@ -94,6 +138,7 @@ def send_message(
                 direction=MessageDirection.OUTBOUND,
                 status=MessageStatus.QUEUED,
                 content=content,
+                in_reply_to=in_reply_to,
                 claim=claim,
             )
             break
@@ -110,16 +155,65 @@ def send_message(
     schema = current_schema()
     transaction.on_commit(
         lambda: outbox.submit(
-            DELIVER_MESSAGES, schema=schema, item_id=message.id, if_unpublished=mark_undispatched
+            DISPATCH_MESSAGES,
+            schema=schema,
+            item_id=message.id,
+            if_unpublished=leave_for_the_sweep,
+            coalesce=True,
         )
     )
     return message
 
 
+def _tenant_language() -> str:
+    tenant = getattr(connection, "tenant", None)
+    return str(getattr(tenant, "default_language", "") or Language.EN)
+
+
+def check_session_window(channel: str, recipient: str, *, now: datetime | None = None) -> None:
+    """Refuse a free-form message to a recipient who has not written in the last 24 hours
+    (`OutsideSessionWindow`, naming when the window closed): WhatsApp would fail it (131047).
+
+    One index probe (``message_inbound_by_recipient``), made only for channels whose
+    integration enforces the window (WhatsApp Cloud, unless switched off).
+    """
+    now = now or timezone.now()
+    last_inbound = (
+        Message.objects.filter(
+            channel=channel, recipient=recipient, direction=MessageDirection.INBOUND
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if last_inbound is not None and now - last_inbound < SESSION_WINDOW:
+        return
+    if last_inbound is None:
+        message = (
+            f"{recipient} has never written to you on {channel}: WhatsApp takes only a template "
+            "message to start a conversation. Send one with message.template "
+            "(see /api/v1/templates)."
+        )
+    else:
+        closed_at = iso_time(last_inbound + SESSION_WINDOW)
+        message = (
+            f"The 24-hour window to reply to {recipient} closed at {closed_at} (24 h after they "
+            "last wrote): WhatsApp takes only a template message now. Send one with "
+            "message.template (see /api/v1/templates)."
+        )
+    raise OutsideSessionWindow(message, field="message")
+
+
 def receive_message(integration: Integration, inbound: InboundMessage) -> Message:
-    """Store a message a recipient wrote, on their open conversation (opening one if needed)."""
+    """Store a message a recipient wrote, on their open conversation (opening one if needed).
+
+    When the conversation's agent role owes an answer, the message is recorded with
+    ``agent_turn = pending`` and the task that answers it is published once the caller's
+    transaction commits (at once in autocommit); if the broker is down then, the outbox
+    sweep publishes it (`conversations.services.agent_turns`).
+    """
     sender = normalize_recipient(inbound.sender, field="from")
-    return _record_message(
+    message = _record_message(
         channel=integration.channel,
         recipient=sender,
         integration_id=integration.id,
@@ -135,6 +229,10 @@ def receive_message(integration: Integration, inbound: InboundMessage) -> Messag
         ),
         provider_message_id=inbound.provider_message_id or "",
     )
+    if message.agent_turn == AgentTurn.PENDING:
+        schema = current_schema()
+        transaction.on_commit(lambda: dispatch_agent_turn(schema, message.id))
+    return message
 
 
 # One statement records a message: it joins (or opens) the conversation, inserts the message
@@ -146,6 +244,12 @@ def receive_message(integration: Integration, inbound: InboundMessage) -> Messag
 # given a value below or has a database default (``db_default``), so that adding a field
 # without a value here fails `tests/conversations/test_record_statement.py` at once
 # instead of writing NULLs (docs/architecture.md#the-one-statement).
+# An inbound message on an active conversation with an agent role (its own, or the tenant's
+# default) owes an agent turn: the message row is that turn's outbox entry.
+_AGENT_TURN_OWED = (
+    "(%(direction)s::varchar = 'inbound' AND conversation.status = 'active' "
+    "AND COALESCE(conversation.agent_role_id, %(new_agent_role_id)s::uuid) IS NOT NULL)"
+)
 CONVERSATION_VALUES = {
     "id": "%(conversation_id)s",
     "channel": "%(channel)s",
@@ -169,10 +273,14 @@ MESSAGE_VALUES = {
     "media_url": "%(media_url)s",
     "media_type": "%(media_type)s",
     "template": "%(template)s::jsonb",
+    "provider_template": "%(provider_template)s::jsonb",
     "details": "%(details)s::jsonb",
     "provider_message_id": "%(provider_message_id)s",
     "next_attempt_at": "%(next_attempt_at)s",
-    "dispatched_at": "%(next_attempt_at)s",
+    "dispatched_at": "NULL",  # waiting: the dispatcher takes it (services/dispatch.py)
+    "agent_turn": f"CASE WHEN {_AGENT_TURN_OWED} THEN 'pending' ELSE '' END",
+    "agent_dispatched_at": f"CASE WHEN {_AGENT_TURN_OWED} THEN %(at)s END",
+    "in_reply_to_id": "%(in_reply_to_id)s",
     "created_at": "%(at)s",
     "updated_at": "%(at)s",
 }
@@ -247,7 +355,7 @@ WITH conversation AS (
 ), message AS (
     INSERT INTO {Message._meta.db_table} ({message_columns})
     SELECT {message_values} FROM conversation
-    RETURNING id, conversation_id
+    RETURNING id, conversation_id, agent_turn
 ), first_step AS (
     INSERT INTO {MessageStatusChange._meta.db_table} ({step_columns})
     SELECT {step_values} FROM message
@@ -262,7 +370,8 @@ WITH conversation AS (
 ), deliveries AS (
     {fan_out_sql("SELECT * FROM conversation_event UNION ALL SELECT * FROM message_event")}
 ){claim}
-SELECT id, status, agent_role_id, created_at, inserted, ARRAY(SELECT id FROM deliveries)
+SELECT id, status, agent_role_id, created_at, inserted, ARRAY(SELECT id FROM deliveries),
+       (SELECT agent_turn FROM message)
 FROM conversation
 """  # noqa: S608  (identifiers and literals come from the models, values are parameters)
 
@@ -283,6 +392,7 @@ def _record_message(
     status: str,
     content: MessageContent,
     provider_message_id: str = "",
+    in_reply_to: str | None = None,
     claim: Claim | None = None,
 ) -> Message:
     """Record one message on the open conversation for (channel, recipient), opened if needed.
@@ -315,10 +425,12 @@ def _record_message(
         media_url=content.media_url,
         media_type=content.media_type,
         template=content.template,
+        provider_template=content.provider_template,
         details=content.details,
         provider_message_id=provider_message_id,
+        in_reply_to_id=in_reply_to,
         next_attempt_at=now if outbound else None,
-        dispatched_at=now if outbound else None,
+        dispatched_at=None,
         created_at=now,
         updated_at=now,
     )
@@ -338,8 +450,12 @@ def _record_message(
         "media_url": content.media_url,
         "media_type": content.media_type,
         "template": json.dumps(content.template) if content.template is not None else None,
+        "provider_template": (
+            json.dumps(content.provider_template) if content.provider_template is not None else None
+        ),
         "details": json.dumps(content.details) if content.details is not None else None,
         "provider_message_id": provider_message_id,
+        "in_reply_to_id": in_reply_to,
         "next_attempt_at": message.next_attempt_at,
         "at": now,
         "conversation_status": ConversationStatus.ACTIVE.value,
@@ -365,7 +481,9 @@ def _record_message(
             if claim is not None and _is_key_taken(exc):
                 raise KeyTaken(claim.key) from exc
             raise
-        conversation_id, conversation_status, role_id, created_at, _, deliveries = cursor.fetchone()
+        conversation_id, conversation_status, role_id, created_at, _, deliveries, agent_turn = (
+            cursor.fetchone()
+        )
         if connection.in_atomic_block:
             # Foreign keys are checked at commit (Django makes them deferrable): inside a
             # caller's transaction, check them now, so that a removed integration or agent
@@ -378,6 +496,7 @@ def _record_message(
     conversation.agent_role_id = role_id
     conversation.created_at = created_at
     conversation._state.adding = False
+    message.agent_turn = agent_turn
     message.conversation = conversation
     message._state.adding = False
     return message

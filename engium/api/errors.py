@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -25,6 +26,7 @@ from engium.exceptions import (
     NotFound,
     PermissionDeniedError,
     RateLimited,
+    ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -100,6 +102,10 @@ def from_drf(exc: Exception) -> EngiumError | None:
     if isinstance(exc, drf.Throttled):
         wait = int(getattr(exc, "wait", None) or 1)
         return RateLimited(headers={"Retry-After": str(wait)})
+    if isinstance(exc, OperationalError | InterfaceError):
+        # PostgreSQL restarting or failing over, or a deadlock: a 503 to retry, not a 500.
+        logger.warning("database unavailable: %s", type(exc).__name__, exc_info=exc)
+        return ServiceUnavailable()
     if isinstance(exc, drf.APIException):
         error = EngiumError(str(exc.detail))
         error.status = exc.status_code

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
@@ -39,6 +43,43 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
                 "description": "The ID of the tenant the API key belongs to.",
             },
         ]
+
+
+# ------------------------------------------------------------------ request bodies
+
+
+class StrictSerializerScheme(OpenApiSerializerExtension):
+    """A `StrictSerializer` refuses unknown fields: its schema says `additionalProperties: false`.
+
+    Without it, a body with an extra field is valid by the schema and refused by the API.
+    """
+
+    target_class = "engium.api.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer(
+            self.target, direction, bypass_extensions=True
+        )
+        schema["additionalProperties"] = False
+        return schema
+
+
+class BoundedDictFieldScheme(OpenApiSerializerFieldExtension):
+    """A `BoundedDictField`: its entry limit (`maxProperties`) and, in words, its name limit
+    (OpenAPI 3.0 has no `propertyNames`)."""
+
+    target_class = "engium.api.serializers.BoundedDictField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer_field(
+            self.target, direction, bypass_extensions=True
+        )
+        schema["maxProperties"] = self.target.max_items
+        limit = f"At most {self.target.max_items} entries, names of at most "
+        limit += f"{self.target.max_key_length} characters."
+        schema["description"] = " ".join(filter(None, [schema.get("description"), limit]))
+        return schema
 
 
 # ------------------------------------------------------------------ errors

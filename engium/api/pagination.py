@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 from rest_framework import serializers
 
+from engium.api.serializers import ClampedDateTimeField
 from engium.ids import id_regex, is_valid_id
 
 DEFAULT_LIMIT = 20
@@ -19,16 +20,22 @@ MAX_LIMIT = 100
 
 
 class ListQuerySerializer(serializers.Serializer):
-    """Query parameters every list endpoint accepts; resources add their filters."""
+    """Query parameters every list endpoint accepts; resources add their filters.
+
+    A parameter given empty (``?status=``) is refused, as its schema says (an enum, a
+    pattern or ``minLength: 1``), rather than read as absent.
+    """
 
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
     cursor = serializers.RegexField(
-        f"^{id_regex()}$",
+        # `\Z` (written `$` in the schema): `$` also matches before a final line break.
+        rf"^{id_regex()}\Z",
         required=False,
+        trim_whitespace=False,
         help_text="The `next_cursor` of the previous page.",
     )
-    created_after = serializers.DateTimeField(required=False)
-    created_before = serializers.DateTimeField(required=False)
+    created_after = ClampedDateTimeField(required=False)
+    created_before = ClampedDateTimeField(required=False)
 
     #: ID prefix of the listed resource, for cursor validation
     id_prefix = ""
@@ -41,11 +48,21 @@ class ListQuerySerializer(serializers.Serializer):
             cls._declared_fields = {
                 **cls._declared_fields,
                 "cursor": serializers.RegexField(
-                    f"^{id_regex(cls.id_prefix)}$",
+                    rf"^{id_regex(cls.id_prefix)}\Z",
                     required=False,
+                    trim_whitespace=False,
                     help_text="The `next_cursor` of the previous page.",
                 ),
             }
+
+    def to_internal_value(self, data: Any) -> Any:
+        # DRF reads an empty form value of an optional field as "not given".
+        blank = sorted(str(name) for name in self.fields if data.get(name) == "")
+        if blank:
+            raise serializers.ValidationError(
+                {name: ["This parameter may not be empty."] for name in blank}
+            )
+        return super().to_internal_value(data)
 
     def validate_cursor(self, value: str) -> str:
         if not is_valid_id(value, self.id_prefix):

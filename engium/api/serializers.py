@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BindingDict
+
+from engium.patterns import NOT_ONLY_WHITESPACE, PHONE_SHAPE
 
 
 # Documented as what its users (`recipient`, `from`) take: anything else is a 400.
@@ -19,7 +23,7 @@ from rest_framework.utils.serializer_helpers import BindingDict
             "A phone number in E.164 format: `+`, country code and number; spaces, dashes, "
             "dots and parentheses are tolerated."
         ),
-        "pattern": r"^[\s\-.()]*\+[0-9\s\-.()]+$",
+        "pattern": PHONE_SHAPE,
         "example": "+15550102999",
     }
 )
@@ -34,12 +38,34 @@ class PassThroughField(serializers.Field):
 
 
 class StrictCharField(serializers.CharField):
-    """Text given as a JSON string only (DRF's field would turn 0 or 1.5 into "0", "1.5")."""
+    """Text given as a JSON string only (DRF's field would turn 0 or 1.5 into "0", "1.5").
+
+    A field that trims white space and refuses blanks refuses text of white space only
+    (trimmed, it is blank): its schema says so with the `NOT_ONLY_WHITESPACE` pattern. Its
+    `max_length` counts the text as sent, as the schema's `maxLength` does, not as trimmed.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.trim_whitespace and not self.allow_blank:
+            # Never fails on a trimmed, non-blank value: it documents the blank check.
+            self.validators.append(RegexValidator(NOT_ONLY_WHITESPACE))
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON `true` or `false` only (DRF's field would take 0, 1, "yes" or "off")."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
 
 
 class StrictUUIDField(serializers.UUIDField):
@@ -113,3 +139,21 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({unknown[0]: ["Unknown field."]})
         return super().to_internal_value(data)
+
+
+class ClampedDateTimeField(serializers.DateTimeField):
+    """Any ISO 8601 time, as a bound of a time range.
+
+    One that is valid but beyond what Python holds in UTC (``0001-01-01T00:00:00+01:00``,
+    ``9999-12-31T23:59:59-01:00``) is taken as the earliest or the latest time there is,
+    which selects the same rows, instead of DRF's "Datetime value out of range".
+    """
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        try:
+            return super().enforce_timezone(value)
+        except serializers.ValidationError:
+            if value.utcoffset() is None:
+                raise
+            edge = datetime.min if value.year == datetime.min.year else datetime.max
+            return edge.replace(tzinfo=UTC)

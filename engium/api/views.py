@@ -20,8 +20,9 @@ class EngiumAPIView(APIView):
         super().initial(request, *args, **kwargs)
         if request.method in _BODY_METHODS and _has_body(request):
             media_type = (request.content_type or "").split(";")[0].strip().lower()
-            if media_type not in {parser.media_type for parser in self.get_parsers()}:
-                raise UnsupportedMediaType()
+            accepted = sorted({parser.media_type for parser in self.get_parsers()})
+            if media_type not in accepted:
+                raise UnsupportedMediaType(f"Send the request body as {' or '.join(accepted)}.")
 
     def parse_query(self, serializer_class: type[Serializer]) -> dict[str, Any]:
         serializer = serializer_class(data=self.request.query_params)

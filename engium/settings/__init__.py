@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -80,13 +82,19 @@ SHARED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_htmx",
+    # The tenant console (/console/) and the support admin of tenants' data; no models.
+    "console",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "agents",
     "integrations",
+    "message_templates",
     "conversations",
     "webhooks",
+    "media",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -94,6 +102,11 @@ TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 # One `SET search_path` per connection and tenant switch instead of one per cursor.
 TENANT_LIMIT_SET_CALLS = True
+# New tenants' schemas are cloned from this schema, which `migrate_schemas` keeps migrated
+# (tenants/provisioning.py); without it they are migrated one by one.
+ENGIUM_TENANT_TEMPLATE_SCHEMA = env.str("ENGIUM_TENANT_TEMPLATE_SCHEMA", default="tenant_template")
+# Tenants `migrate_schemas` migrates at once (processes); 0: min(4, CPUs).
+ENGIUM_MIGRATION_PROCESSES = env.int("ENGIUM_MIGRATION_PROCESSES", default=0)
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
@@ -110,6 +123,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "engium.urls"
@@ -171,8 +187,10 @@ CELERY_TASK_QUEUES = [Queue(name) for name in ("delivery", "webhooks", "agents",
 CELERY_TASK_ROUTES = {
     "conversations.deliver_message": {"queue": "delivery"},
     "conversations.deliver_messages": {"queue": "delivery"},
+    "conversations.dispatch_messages": {"queue": "delivery"},
     "conversations.apply_status_report": {"queue": "delivery"},
     "conversations.process_callback": {"queue": "delivery"},
+    "conversations.answer_inbound": {"queue": "agents"},
     "webhooks.*": {"queue": "webhooks"},
     "agents.*": {"queue": "agents"},
 }
@@ -208,6 +226,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {
         "task": "conversations.purge_idempotency_keys",
         "schedule": 3600.0,
+    },
+    # WhatsApp's template review: statuses read from Graph, lost submissions made again.
+    "sync-templates": {
+        "task": "message_templates.sync_templates",
+        "schedule": env.float("ENGIUM_TEMPLATE_SYNC_SECONDS", default=600.0),
     },
     "refresh-status": {
         "task": "engium.refresh_status",
@@ -251,6 +274,11 @@ for _key in ENGIUM_ENCRYPTION_KEYS:
 
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
+# In production the console's cookies are `__Host-` cookies: HTTPS only, this host only
+# (never a parent domain), whole site.
+if PRODUCTION:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 # Forwarded headers are trusted only when a proxy that overwrites them stands in front
 # (`deploy/nginx.conf`); a client could set them otherwise.
@@ -265,6 +293,33 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Console and admin logins (docs/operations.md#console-logins): django-axes counts failed
+# logins per user name and client address and locks that pair out for a while.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "console/locked.html"
+# The client's address: nginx (deploy/nginx.conf) overwrites X-Forwarded-For with it; without
+# a proxy in front, a client could set that header, so only the socket's address counts.
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if ENGIUM_BEHIND_PROXY else ("REMOTE_ADDR",)
+)
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:home"
+LOGOUT_REDIRECT_URL = "console:login"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+SESSION_COOKIE_SAMESITE = "Lax"
+# Password reset and member invitations. EMAIL_URL, e.g. smtp+tls://user:password@host:587;
+# the default prints mails on the web process's standard output.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Engium <no-reply@localhost>")
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 86400)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -293,7 +348,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "WhatsApp, SMS and Voice conversations behind one REST API.\n\n"
         "Every request carries `Authorization: Bearer <API key>` and `X-Tenant-ID`. Bodies are "
-        "JSON (`Content-Type: application/json`, at most 1 MiB). Every error answer is "
+        "JSON (`Content-Type: application/json`, at most 1 MiB), but a media upload's "
+        "(`multipart/form-data`, up to 100 MB). Every error answer is "
         '`{"error": {"code", "message", "field"?, "details"?}}`; besides the statuses listed '
         "per operation, a method a path does not offer answers 405 (`method_not_allowed`, with "
         "`Allow`) and an `Accept` header without JSON answers 406 (`not_acceptable`). Every "
@@ -335,17 +391,46 @@ ENGIUM_REDISPATCH_AFTER_SECONDS = env.float("ENGIUM_REDISPATCH_AFTER_SECONDS", d
 # How long a worker owns a message it is sending before another may take it over.
 ENGIUM_DELIVERY_LEASE_SECONDS = env.float("ENGIUM_DELIVERY_LEASE_SECONDS", default=120.0)
 ENGIUM_DELIVERY_MAX_ATTEMPTS = env.int("ENGIUM_DELIVERY_MAX_ATTEMPTS", default=8)
+# An attempt whose outcome was lost (its worker died while the provider answered) is looked
+# up at the provider before anything is sent again. Where the provider cannot be asked
+# (WhatsApp Cloud), `fail` fails the message with `delivery_outcome_unknown` (never twice;
+# a later report from the provider still moves it on) and `resend` sends it again.
+ENGIUM_DELIVERY_UNKNOWN_OUTCOME = env.str("ENGIUM_DELIVERY_UNKNOWN_OUTCOME", default="fail")
+if ENGIUM_DELIVERY_UNKNOWN_OUTCOME not in {"fail", "resend"}:
+    raise ImproperlyConfigured("ENGIUM_DELIVERY_UNKNOWN_OUTCOME must be `fail` or `resend`")
 ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS = env.float(
     "ENGIUM_DELIVERY_BACKOFF_BASE_SECONDS", default=5.0
 )
 ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS = env.float(
     "ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS", default=600.0
 )
+# Fair delivery (docs/architecture.md#fair-delivery-across-tenants): at most this many of one
+# tenant's messages are in flight at once (in a task on the queue, or being sent); the rest
+# wait in the database and are dispatched as the tenant's earlier ones finish. A lone tenant
+# keeps every worker busy while IN_FLIGHT / BATCH ≥ the worker processes on `delivery`.
+ENGIUM_DELIVERY_TENANT_IN_FLIGHT = env.int("ENGIUM_DELIVERY_TENANT_IN_FLIGHT", default=100)
+# Messages per delivery task: a worker sends one batch, in order, then dispatches the next.
+ENGIUM_DELIVERY_BATCH = env.int("ENGIUM_DELIVERY_BATCH", default=5)
 # Publish delivery tasks from a background thread, batched (off the send request's path).
 ENGIUM_DISPATCH_IN_BACKGROUND = env.bool("ENGIUM_DISPATCH_IN_BACKGROUND", default=True)
 ENGIUM_DISPATCH_WINDOW_MS = env.float("ENGIUM_DISPATCH_WINDOW_MS", default=25.0)
 # Webhooks (docs/operations.md#webhooks).
 ENGIUM_WEBHOOKS_ALLOW_PRIVATE = env.bool("ENGIUM_WEBHOOKS_ALLOW_PRIVATE", default=False)
+# The certificate authorities trusted for https endpoints: a PEM file; empty is certifi's bundle.
+ENGIUM_WEBHOOKS_CA_BUNDLE = env.str("ENGIUM_WEBHOOKS_CA_BUNDLE", default="")
+# Fixed answers for endpoint host names, "name=address,…" (as curl's --resolve): the address
+# is used instead of DNS and still passes the SSRF check (development and tests).
+ENGIUM_WEBHOOKS_RESOLVE = {
+    name.lower(): address
+    for name, address in env.dict("ENGIUM_WEBHOOKS_RESOLVE", default={}).items()
+}
+for _name, _address in ENGIUM_WEBHOOKS_RESOLVE.items():
+    try:
+        ipaddress.ip_address(_address)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"ENGIUM_WEBHOOKS_RESOLVE: {_address!r} (for {_name!r}) is not an IP address"
+        ) from None
 ENGIUM_WEBHOOK_TIMEOUT_SECONDS = env.float("ENGIUM_WEBHOOK_TIMEOUT_SECONDS", default=15.0)
 ENGIUM_WEBHOOK_RETRY_SCHEDULE = [
     float(s)
@@ -365,6 +450,8 @@ ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS = env.float(
     "ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS", default=30.0
 )
 ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY = env.int("ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY", default=20)
+# Deliveries a worker process has started and not yet recorded; past it, its tasks wait.
+ENGIUM_WEBHOOK_WORKER_IN_FLIGHT = env.int("ENGIUM_WEBHOOK_WORKER_IN_FLIGHT", default=100)
 ENGIUM_WEBHOOK_RETENTION_DAYS = env.int("ENGIUM_WEBHOOK_RETENTION_DAYS", default=90)
 ENGIUM_PROVIDER_TIMEOUT_SECONDS = env.float("ENGIUM_PROVIDER_TIMEOUT_SECONDS", default=15.0)
 ENGIUM_PROVIDERS = {
@@ -376,6 +463,72 @@ ENGIUM_PROVIDERS = {
 ENGIUM_PROVIDER_LOG_DAYS = env.int("ENGIUM_PROVIDER_LOG_DAYS", default=30)
 # Per-process memo in front of Redis for tenants, keys and routing (0 turns it off).
 ENGIUM_LOCAL_CACHE_SECONDS = env.float("ENGIUM_LOCAL_CACHE_SECONDS", default=1.0)
+# Agent roles (docs/operations.md#agents). With ENGIUM_LLM_URL set, agents answer through
+# that OpenAI-compatible API (`{url}/chat/completions`); without it, the built-in agent does.
+ENGIUM_LLM_URL = env.str("ENGIUM_LLM_URL", default="").rstrip("/")
+ENGIUM_LLM_MODEL = env.str("ENGIUM_LLM_MODEL", default="gpt-4o-mini")
+ENGIUM_LLM_API_KEY = env.str("ENGIUM_LLM_API_KEY", default="")
+ENGIUM_LLM_TIMEOUT = env.float("ENGIUM_LLM_TIMEOUT", default=20.0)
+# How many of a conversation's latest messages the model is shown.
+ENGIUM_AGENT_HISTORY_MESSAGES = env.int("ENGIUM_AGENT_HISTORY_MESSAGES", default=12)
+# An inbound message not answered within this long (workers down) is left for a person.
+ENGIUM_AGENT_REPLY_MAX_AGE_SECONDS = env.float("ENGIUM_AGENT_REPLY_MAX_AGE_SECONDS", default=3600.0)
+
+# ------------------------------------------------------------------------------
+# Media files (docs/operations.md#media)
+# ------------------------------------------------------------------------------
+# Where uploaded and inbound media live: `filesystem` (under ENGIUM_MEDIA_ROOT, the default)
+# or `s3` (any S3-compatible service, through django-storages). Every process that serves
+# `/media/…` or stores media must see the same storage: on more than one host, use S3 or a
+# shared volume.
+ENGIUM_MEDIA_STORAGE = env.str("ENGIUM_MEDIA_STORAGE", default="filesystem")
+ENGIUM_MEDIA_ROOT = env.str("ENGIUM_MEDIA_ROOT", default=str(STATE_DIR / "media"))
+if ENGIUM_MEDIA_STORAGE == "filesystem":
+    MEDIA_STORAGE: dict[str, object] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Never served by URL from the storage: only through signed `/media/{token}` URLs.
+        "OPTIONS": {"location": ENGIUM_MEDIA_ROOT, "base_url": None},
+    }
+elif ENGIUM_MEDIA_STORAGE == "s3":
+    MEDIA_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("ENGIUM_MEDIA_S3_BUCKET"),
+            "endpoint_url": env.str("ENGIUM_MEDIA_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("ENGIUM_MEDIA_S3_REGION", default=None),
+            # Unset: boto3's own chain (AWS_* variables, instance or task role).
+            "access_key": env.str("ENGIUM_MEDIA_S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("ENGIUM_MEDIA_S3_SECRET_ACCESS_KEY", default=None),
+            "location": env.str("ENGIUM_MEDIA_S3_PREFIX", default="media"),
+            "addressing_style": env.str("ENGIUM_MEDIA_S3_ADDRESSING_STYLE", default=None),
+            # Private objects: they are read by Engium and served through signed URLs.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured("ENGIUM_MEDIA_STORAGE must be `filesystem` or `s3`")
+# How long a signed media URL works (7 days); every answer and delivery signs a fresh one.
+ENGIUM_MEDIA_URL_MAX_AGE_SECONDS = env.int("ENGIUM_MEDIA_URL_MAX_AGE_SECONDS", default=7 * 86400)
+# The largest media file (WhatsApp's document limit); an upload's body may exceed it by the
+# multipart framing and form fields (ENGIUM_MAX_BODY_BYTES).
+ENGIUM_MEDIA_MAX_BYTES = env.int("ENGIUM_MEDIA_MAX_BYTES", default=100_000_000)
+ENGIUM_MEDIA_MAX_UPLOAD_BYTES = ENGIUM_MEDIA_MAX_BYTES + ENGIUM_MAX_BODY_BYTES
+# Per channel and media type, in bytes (media.limits; decimal megabytes, as providers count).
+ENGIUM_MEDIA_CHANNEL_LIMITS = {
+    "whatsapp": {
+        "image": 5_000_000,
+        "audio": 16_000_000,
+        "video": 16_000_000,
+        "document": 100_000_000,
+    },
+    "sms": {"image": 5_000_000, "audio": 5_000_000, "video": 5_000_000, "document": 5_000_000},
+    "voice": {},
+}
+# Inbound media fetched from providers: attempts before giving up, and the first retry delay.
+ENGIUM_MEDIA_FETCH_MAX_ATTEMPTS = env.int("ENGIUM_MEDIA_FETCH_MAX_ATTEMPTS", default=6)
+ENGIUM_MEDIA_FETCH_BACKOFF_SECONDS = env.float("ENGIUM_MEDIA_FETCH_BACKOFF_SECONDS", default=30.0)
 
 # ------------------------------------------------------------------------------
 # Static files, i18n
@@ -394,6 +547,7 @@ STORAGES = {
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    "media": MEDIA_STORAGE,
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 LANGUAGE_CODE = "en"
@@ -431,5 +585,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "django.server": {"level": "WARNING"},
+        # django-axes logs its start and every login at INFO; lockouts are warnings.
+        "axes": {"level": "WARNING"},
     },
 }

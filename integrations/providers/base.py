@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,11 @@ class OutboundMessage:
     text: str
     media_url: str | None = None
     media_type: str | None = None
-    #: a template reference ``{"id", "language"?, "variables"?}`` (the send's shape)
+    #: the file's name, where known (uploaded media): WhatsApp shows it on documents
+    media_filename: str | None = None
+    #: for providers that send templates natively (`Provider.sends_templates`), the template
+    #: as they take it: ``{"name", "language", "parameters": [values in body order]}``;
+    #: ``text`` holds the rendered template either way
     template: Mapping[str, Any] | None = None
     #: the tenant's language (``en``, ``pt_BR``, …): voice adapters speak in it
     language: str = "en"
@@ -56,6 +60,11 @@ class InboundMessage:
     #: (``{"type": "image", "media_id", "mime_type"}``), a location, contacts, a button or
     #: list reply, a reaction. None for plain text.
     details: Mapping[str, Any] | None = None
+    #: the provider's handle of the message's (first) media, for `Provider.download_media`:
+    #: Twilio's media URL, WhatsApp Cloud's media ID. None without media.
+    media_reference: str | None = None
+    #: the media's content type as the provider declared it
+    media_content_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,9 +80,40 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class TemplateSubmission:
+    """A template body handed to a provider's review, in the provider's own text format."""
+
+    name: str
+    #: ``marketing``, ``utility`` or ``authentication``
+    category: str
+    #: ours (``en``, ``pt_BR``, …): the adapter spells it as the provider does
+    language: str
+    #: the body with numbered variables (``Hi {{1}}``)
+    text: str
+    #: one sample value per variable, in number order
+    examples: list[str]
+    #: the provider's ID of this name and language when it already knows it (an edit)
+    provider_template_id: str = ""
+
+
+@dataclass(frozen=True)
+class TemplateStatusReport:
+    """A provider's word on a template's review (an answer, a webhook, a listing)."""
+
+    #: ``pending``, ``approved``, ``rejected`` or ``disabled``
+    status: str
+    name: str = ""
+    #: ours (``en``, ``pt_BR``, …)
+    language: str = ""
+    provider_template_id: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class CallbackBatch:
     statuses: list[StatusReport] = field(default_factory=list)
     inbound: list[InboundMessage] = field(default_factory=list)
+    template_statuses: list[TemplateStatusReport] = field(default_factory=list)
     #: parts of the callback the adapter does not know (stored with the callback, ignored)
     ignored: list[str] = field(default_factory=list)
 
@@ -113,10 +153,20 @@ class ProviderError(Exception):
 
     transient: ClassVar[bool] = False
 
-    def __init__(self, code: str, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
+    ) -> None:
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        #: the request may have reached the provider and been acted on (a read timeout, a
+        #: connection lost before the answer): it is looked up before being sent again
+        self.ambiguous = ambiguous
         super().__init__(f"{code}: {message}")
 
 
@@ -175,6 +225,9 @@ class Provider(abc.ABC):
     channels: ClassVar[frozenset[str]]
     #: config keys that are never shown back (credentials)
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    #: whether `send` takes templates as such (``OutboundMessage.template``) rather than
+    #: their rendered text, and so needs them approved first (WhatsApp Cloud)
+    sends_templates: ClassVar[bool] = False
 
     @abc.abstractmethod
     def validate_config(self, channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,6 +242,18 @@ class Provider(abc.ABC):
         ``idempotency_key`` is stable across retries of one message; adapters pass it to
         providers that deduplicate on it. Raises `ProviderError`.
         """
+
+    def find_sent(
+        self, config: Mapping[str, Any], message: OutboundMessage, *, since: datetime
+    ) -> list[str] | None:
+        """The provider's IDs of messages it took for ``message`` since ``since``.
+
+        Asked before a message is sent again after an attempt whose outcome was never
+        recorded (the worker died while the provider was answering): ``[]`` means the
+        provider surely never took it, and sending is safe. None (the default) means this
+        provider cannot tell. Raises `ProviderError` when the provider cannot be asked now.
+        """
+        return None
 
     #: the kinds of callback the provider posts, each to its own URL
     #: (``{ENGIUM_PUBLIC_URL}/callbacks/{tenant ID}/{integration ID}/{kind}``)
@@ -224,9 +289,40 @@ class Provider(abc.ABC):
         """The answer to a ``GET`` on a callback URL (a subscription check); None: refused."""
         return None
 
+    def download_media(
+        self, config: Mapping[str, Any], reference: str, *, dest: IO[bytes], max_bytes: int
+    ) -> str:
+        """Write an inbound message's media (``InboundMessage.media_reference``) to ``dest``.
+
+        Returns the content type the provider declared. Raises `ProviderError`: transient
+        ones are tried again later; a file over ``max_bytes`` is a permanent
+        ``media_too_large``.
+        """
+        raise PermanentProviderError(
+            "media_unsupported", f"The {self.slug} provider does not serve inbound media."
+        )
+
     def test_connection(self, config: Mapping[str, Any]) -> ConnectionCheck:
         """Check the credentials against the provider with a harmless read."""
         return ConnectionCheck(ok=True, detail="Nothing to check.")
+
+    def enforces_session_window(self, config: Mapping[str, Any]) -> bool:
+        """Whether free-form messages need the recipient to have written in the last 24 h."""
+        return False
+
+    def reviews_templates(self, config: Mapping[str, Any]) -> bool:
+        """Whether templates are submitted to this integration's provider for review."""
+        return False
+
+    def submit_template(
+        self, config: Mapping[str, Any], submission: TemplateSubmission
+    ) -> TemplateStatusReport:
+        """Hand a template body to the provider's review; raises `ProviderError`."""
+        raise NotImplementedError
+
+    def list_templates(self, config: Mapping[str, Any]) -> list[TemplateStatusReport]:
+        """Every template the provider knows for this account, with its review status."""
+        raise NotImplementedError
 
     def public_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The config as shown in API answers: secrets left out."""

@@ -16,7 +16,7 @@ import contextvars
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, NoReturn
 
 import httpx
 from django.conf import settings
@@ -84,6 +84,10 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return seconds if 0 <= seconds <= 24 * 3600 else None
 
 
+#: failures that happen before a request leaves: the provider cannot have acted on it
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
 def request(
     method: str,
     url: str,
@@ -111,6 +115,73 @@ def request(
     except httpx.TimeoutException as exc:
         exchange.error = "timeout"
         raise TransientProviderError(
+            f"{provider}_timeout",
+            f"{provider} did not answer in time.",
+            ambiguous=not isinstance(exc, _NOT_SENT),
+        ) from exc
+    except httpx.HTTPError as exc:
+        exchange.error = type(exc).__name__
+        raise TransientProviderError(
+            f"{provider}_unreachable",
+            f"{provider} could not be reached: {type(exc).__name__}.",
+            ambiguous=not isinstance(exc, _NOT_SENT),
+        ) from exc
+    finally:
+        exchange.duration_ms = round((time.monotonic() - started) * 1000)
+    exchange.status_code = response.status_code
+    exchange.response_body = _body_text(response.content)
+    if response.is_success:
+        return response
+    _raise_for(response, provider, read_error, transient_codes)
+
+
+def download(
+    url: str,
+    *,
+    provider: str,
+    dest: IO[bytes],
+    max_bytes: int,
+    read_error: ErrorCodeReader | None = None,
+    **kwargs: Any,
+) -> str:
+    """Stream a file to ``dest`` (following redirects); returns its declared content type.
+
+    Never more than ``max_bytes`` is read: a larger file (by ``Content-Length`` or as it
+    arrives) is a permanent ``media_too_large``. Failures are sorted as `request`'s are.
+    Credentials (``auth``, an ``Authorization`` header) are not carried across a redirect to
+    another host (httpx drops them), as Twilio's redirects to its storage need.
+    """
+    kwargs.setdefault("timeout", settings.ENGIUM_PROVIDER_TIMEOUT_SECONDS)
+    exchange = Exchange(method="GET", url=url, request_body="")
+    exchanges = _recording.get()
+    if exchanges is not None:
+        exchanges.append(exchange)
+    started = time.monotonic()
+    try:
+        with client().stream("GET", url, follow_redirects=True, **kwargs) as response:
+            exchange.status_code = response.status_code
+            if not response.is_success:
+                response.read()
+                exchange.response_body = _body_text(response.content)
+                _raise_for(response, provider, read_error, ())
+            declared = int(response.headers.get("Content-Length") or 0)
+            if declared > max_bytes:
+                raise PermanentProviderError(
+                    "media_too_large", f"The media is {declared} bytes, over {max_bytes}."
+                )
+            received = 0
+            for chunk in response.iter_bytes(64 * 1024):
+                received += len(chunk)
+                if received > max_bytes:
+                    raise PermanentProviderError(
+                        "media_too_large", f"The media is larger than {max_bytes} bytes."
+                    )
+                dest.write(chunk)
+            exchange.response_body = f"<{received} bytes>"
+            return str(response.headers.get("Content-Type", ""))
+    except httpx.TimeoutException as exc:
+        exchange.error = "timeout"
+        raise TransientProviderError(
             f"{provider}_timeout", f"{provider} did not answer in time."
         ) from exc
     except httpx.HTTPError as exc:
@@ -120,10 +191,14 @@ def request(
         ) from exc
     finally:
         exchange.duration_ms = round((time.monotonic() - started) * 1000)
-    exchange.status_code = response.status_code
-    exchange.response_body = _body_text(response.content)
-    if response.is_success:
-        return response
+
+
+def _raise_for(
+    response: httpx.Response,
+    provider: str,
+    read_error: ErrorCodeReader | None,
+    transient_codes: Collection[str],
+) -> NoReturn:
     named = read_error(response) if read_error else None
     code, message = named or (
         f"{provider}_http_{response.status_code}",

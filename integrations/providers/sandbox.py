@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -76,17 +76,19 @@ class SandboxProvider(Provider):
                 "sandbox_unreachable",
                 f"The sandbox refuses recipients ending in {FAILING_SUFFIX}.",
             )
-        provider_id = f"sbx_{secrets.token_hex(12)}"
         timetable = self.timetable(config)
+        confirmed = "sent" if timetable["sent"] == 0 else None
+        provider_id = f"sbx_{secrets.token_hex(12)}"
         steps = ["sent", "delivered"]
         if message.channel == "whatsapp" and not message.recipient.endswith(NEVER_READ_SUFFIX):
             steps.append("read")
-        # `sent` at once is confirmed in the answer; later steps arrive as reports.
-        confirmed = "sent" if timetable["sent"] == 0 else None
+        # `sent` at once is confirmed in the answer; later steps arrive as reports, which
+        # carry our ID as a real provider's callbacks do.
         now = timezone.now()
         SandboxReport.objects.bulk_create(
             SandboxReport(
                 provider_message_id=provider_id,
+                message_id=message.message_id,
                 status=step,
                 due_at=now + timedelta(seconds=max(timetable[step], timetable["sent"])),
             )
@@ -94,6 +96,17 @@ class SandboxProvider(Provider):
             if not (step == "sent" and confirmed)
         )
         return SendResult(provider_message_id=provider_id, status=confirmed)
+
+    def find_sent(
+        self, config: Mapping[str, Any], message: OutboundMessage, *, since: datetime
+    ) -> list[str]:
+        # Its pending reports are the simulated network's memory of the message; once they
+        # are applied, the message knows its provider ID and is never sent again anyway.
+        return list(
+            SandboxReport.objects.filter(message_id=message.message_id)
+            .values_list("provider_message_id", flat=True)
+            .distinct()
+        )
 
     def callback_urls(
         self, *, public_url: str, callback_root: str, integration_id: str

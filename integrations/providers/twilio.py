@@ -9,7 +9,9 @@
   name and value, sorted by name (`signature`). Inbound messages are answered with an
   empty TwiML ``<Response/>``.
 * The Messages API takes no idempotency key: a retried send is kept from repeating by the
-  delivery service's claim (the message is sent once the API answered 201).
+  delivery service's claim (the message is sent once the API answered 201). When a worker
+  died while Twilio was answering, `find_sent` looks the message up in the account's list
+  before anything is sent again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape, quoteattr
 
@@ -39,6 +43,7 @@ from integrations.providers.base import (
     ProviderError,
     SendResult,
     StatusReport,
+    TransientProviderError,
     read_base_url,
     read_string_config,
 )
@@ -50,6 +55,10 @@ ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 #: Twilio's own code for "too many requests" (it also answers HTTP 429)
 TRANSIENT_CODES = frozenset({"20429"})
+#: How many of a recipient's newest messages are searched for one whose outcome we missed,
+#: and how far Twilio's clock may lag ours.
+LOOKUP_PAGE_SIZE = 50
+LOOKUP_CLOCK_SKEW = timedelta(minutes=2)
 
 #: The tenant's language → ``<Say>``'s ``language`` and ``voice``. Twilio's basic ``alice``
 #: voice speaks the European languages and Brazilian Portuguese; Arabic, Hindi and
@@ -149,6 +158,17 @@ def _twiml_say(text: str, language: str, voice_override: str | None) -> str:
     )
 
 
+def _twilio_time(value: Any) -> datetime | None:
+    # Twilio's resources give times in RFC 2822 ("Wed, 18 Aug 2010 20:01:40 +0000").
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _read_error(response: httpx.Response) -> tuple[str, str] | None:
     return http.json_error_reader()(response)
 
@@ -236,6 +256,51 @@ class TwilioProvider(Provider):
         except (ValueError, KeyError, TypeError) as exc:
             raise ProviderError("twilio_bad_answer", "Twilio's answer named no sid.") from exc
         return SendResult(provider_message_id=sid, status="sent")
+
+    def find_sent(
+        self, config: Mapping[str, Any], message: OutboundMessage, *, since: datetime
+    ) -> list[str]:
+        # Twilio lists an account's messages (and calls) newest first, filtered by address:
+        # one that we created for this message is to its recipient, from our sender, made
+        # after the message was accepted, and (a message) carries its text.
+        if message.channel == "voice":
+            endpoint, key = "Calls.json", "calls"
+            query = {"To": message.recipient, "From": config["from_number"]}
+        else:
+            endpoint, key = "Messages.json", "messages"
+            query = {"To": _address(message.channel, message.recipient)}
+            if not config.get("messaging_service_sid"):
+                query["From"] = _address(message.channel, config["from_number"])
+        response = http.request(
+            "GET",
+            f"{self._account_url(config)}/{endpoint}",
+            provider="twilio",
+            read_error=_read_error,
+            transient_codes=TRANSIENT_CODES,
+            params={**query, "PageSize": str(LOOKUP_PAGE_SIZE)},
+            auth=(config["account_sid"], config["auth_token"]),
+        )
+        try:
+            listed = response.json()[key]
+            if not isinstance(listed, list):
+                raise TypeError(key)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransientProviderError(
+                "twilio_bad_answer", f"Twilio's {key} list could not be read."
+            ) from exc
+        found = []
+        for item in listed:
+            if not isinstance(item, Mapping) or not item.get("sid"):
+                continue
+            created = _twilio_time(item.get("date_created"))
+            if created is None or created < since - LOOKUP_CLOCK_SKEW:
+                continue
+            if key == "messages" and (item.get("body") or "") != (message.text or ""):
+                continue
+            if not str(item.get("direction", "outbound")).startswith("outbound"):
+                continue
+            found.append(str(item["sid"]))
+        return found
 
     def callback_urls(
         self, *, public_url: str, callback_root: str, integration_id: str
@@ -346,6 +411,21 @@ class TwilioProvider(Provider):
             media_url=media_url,
             media_type=media_type,
             details=details,
+            media_reference=media_url,
+            media_content_type=field("MediaContentType0") or None if media_url else None,
+        )
+
+    def download_media(
+        self, config: Mapping[str, Any], reference: str, *, dest: IO[bytes], max_bytes: int
+    ) -> str:
+        """``MediaUrl0`` with the account's basic auth (Twilio redirects to its storage)."""
+        return http.download(
+            reference,
+            provider="twilio",
+            dest=dest,
+            max_bytes=max_bytes,
+            read_error=_read_error,
+            auth=(config["account_sid"], config["auth_token"]),
         )
 
     def test_connection(self, config: Mapping[str, Any]) -> ConnectionCheck:

@@ -195,26 +195,38 @@ def test_a_claimed_message_is_left_to_its_worker(api: ApiClient, tenant_a: Tenan
         assert Message.objects.get(pk=message_id).status == "sent"
 
 
-def test_sweep_redispatches_only_overdue_messages(api: ApiClient, tenant_a: TenantFixture) -> None:
+def test_the_sweep_dispatches_waiting_and_lost_messages_not_those_in_flight(
+    api: ApiClient, tenant_a: TenantFixture, settings: Any
+) -> None:
     from engium.celery import app
 
+    settings.ENGIUM_DELIVERY_BATCH = 1  # one task per message, to count them
     broker = app.connection_for_write().default_channel.client
-    overdue, fresh = sent_message_id(api, tenant_a), sent_message_id(api, tenant_a, channel="sms")
+    lost, waiting = sent_message_id(api, tenant_a), sent_message_id(api, tenant_a, channel="sms")
+    in_flight = sent_message_id(api, tenant_a, channel="voice")
     with tenant_a.schema():
-        long_ago = timezone.now() - timedelta(minutes=5)
-        Message.objects.filter(pk=overdue).update(dispatched_at=long_ago, next_attempt_at=long_ago)
+        now = timezone.now()
+        long_ago = now - timedelta(minutes=5)
+        Message.objects.filter(pk=lost).update(dispatched_at=long_ago, next_attempt_at=long_ago)
+        Message.objects.filter(pk=in_flight).update(dispatched_at=now - timedelta(seconds=10))
         queued_before = broker.llen("delivery")
 
-        assert services.redispatch_overdue_messages() == 1
+        assert services.dispatch_messages() == 2
 
-        assert broker.llen("delivery") == queued_before + 1
-        assert Message.objects.get(pk=overdue).dispatched_at > long_ago
+        assert broker.llen("delivery") == queued_before + 2
+        assert Message.objects.get(pk=lost).dispatched_at > long_ago
+        assert Message.objects.get(pk=waiting).dispatched_at is not None
         # dispatched just now: not again until ENGIUM_REDISPATCH_AFTER_SECONDS pass
-        assert services.redispatch_overdue_messages() == 0
-        assert Message.objects.get(pk=fresh).dispatched_at is not None
-    ours = [raw for raw in broker.lrange("delivery", 0, -1) if overdue in raw.decode()]
-    assert len(ours) == 1
-    broker.lrem("delivery", 1, ours[0])  # leave the queue as found
+        assert services.dispatch_messages() == 0
+    ours = [
+        raw
+        for raw in broker.lrange("delivery", 0, -1)
+        if lost in raw.decode() or waiting in raw.decode()
+    ]
+    assert len(ours) == 2
+    assert not [raw for raw in broker.lrange("delivery", 0, -1) if in_flight in raw.decode()]
+    for raw in ours:
+        broker.lrem("delivery", 1, raw)  # leave the queue as found
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 6, 20])

@@ -84,8 +84,10 @@ def twilio_sms(tenant: TenantFixture, fake: FakeTwilio) -> Integration:
 
 
 def whatsapp_cloud(tenant: TenantFixture, fake: FakeGraph) -> Integration:
+    # These tests send free-form messages to recipients who never wrote: no 24-hour window
+    # (tests/conversations/test_session_window.py covers it).
     return create_integration(
-        tenant, "whatsapp", "whatsapp_cloud", is_default=True, **fake.config()
+        tenant, "whatsapp", "whatsapp_cloud", is_default=True, **fake.config(session_window=False)
     )
 
 

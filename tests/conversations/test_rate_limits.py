@@ -130,3 +130,19 @@ def test_the_window_moves() -> None:
     time.sleep(1.1)  # the window has passed: the oldest requests left it
     again = limiter.take(subject, limit=2)
     assert again.accepted and again.remaining == 1
+
+
+def test_usage_counts_the_window_without_taking_a_place() -> None:
+    from django.conf import settings
+
+    limiter = MovingWindowLimiter(
+        f"{settings.CACHES['default']['KEY_PREFIX']}:ratelimit:test", window_seconds=60
+    )
+    subject = f"usage-{time.time_ns()}"
+    assert limiter.usage(subject) == 0
+    for _ in range(3):
+        assert limiter.take(subject, limit=3).accepted
+    assert limiter.usage(subject) == 3
+    assert limiter.usage(subject) == 3  # asking took nothing
+    assert not limiter.take(subject, limit=3).accepted  # a refusal is not counted either
+    assert limiter.usage(subject) == 3

@@ -35,9 +35,9 @@ from tests.conftest import ApiClient, TenantFixture, error_of
 from webhooks.models import Event
 
 # (table names come from the models; values are parameters)
-DELETE_INTEGRATION = f"DELETE FROM {Integration._meta.db_table} WHERE id = %s"  # noqa: S608
-MAKE_DEFAULT = f"UPDATE {Integration._meta.db_table} SET is_default = true WHERE id = %s"  # noqa: S608
-DELETE_AGENT_ROLE = f"DELETE FROM {AgentRole._meta.db_table} WHERE id = %s"  # noqa: S608
+DELETE_INTEGRATION = f"DELETE FROM {Integration._meta.db_table} WHERE id = %s"
+MAKE_DEFAULT = f"UPDATE {Integration._meta.db_table} SET is_default = true WHERE id = %s"
+DELETE_AGENT_ROLE = f"DELETE FROM {AgentRole._meta.db_table} WHERE id = %s"
 WRITTEN = [
     pytest.param(Conversation, CONVERSATION_VALUES, id="conversation"),
     pytest.param(Message, MESSAGE_VALUES, id="message"),

@@ -107,6 +107,8 @@ class Stack:
                 "CELERY_BROKER_URL": self.broker.url,
                 "ENGIUM_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
                 "ENGIUM_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
+                # Media files of the stack's processes, never the checkout's `.engium/media`.
+                "ENGIUM_MEDIA_ROOT": str(workdir / "media"),
                 "ENGIUM_OUTBOX_SWEEP_SECONDS": "1",
                 # A worker killed mid-send is taken over within seconds, not minutes.
                 "ENGIUM_DELIVERY_LEASE_SECONDS": "5",
@@ -230,3 +232,47 @@ def live_tenant(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Tenant
         assert answer.status_code == 201, answer.text
     yield tenant
     tenant.client.close()
+
+
+@pytest.fixture
+def proxy(stack: Stack) -> Iterator[str]:
+    """The production front, `deploy/nginx.conf`, in front of the test stack's gunicorn."""
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx is None:
+        if os.environ.get("ENGIUM_REQUIRE_NGINX"):
+            pytest.fail("nginx is required (ENGIUM_REQUIRE_NGINX) but not installed")
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    prefix = Path(tempfile.mkdtemp(prefix="engium-nginx-"))
+    # nginx's workers (not root) write large request bodies under it (client_body_temp_path).
+    prefix.chmod(0o755)
+    port = free_port()
+    config = (
+        (BASE_DIR / "deploy" / "nginx.conf")
+        .read_text()
+        .replace("@LISTEN@", f"127.0.0.1:{port}")
+        .replace("@UPSTREAM@", f"127.0.0.1:{stack.web_port}")
+        .replace("@PREFIX@", str(prefix))
+    )
+    (prefix / "nginx.conf").write_text(config)
+    started = subprocess.run(
+        [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon on;"],
+        capture_output=True,
+        text=True,
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(f"{url}/healthz"), 10, "nginx did not proxy /healthz")
+        yield url
+    finally:
+        subprocess.run([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-s", "stop"])
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -19,6 +19,8 @@ from tests.e2e.conftest import Stack, Tenant, wait_until
 from tests.fakes import (
     APP_SECRET,
     AUTH_TOKEN,
+    BUSINESS_ACCOUNT_ID,
+    PHONE_NUMBER_ID,
     VERIFY_TOKEN,
     FakeGraph,
     FakeTwilio,
@@ -127,7 +129,10 @@ def _post_form(url: str, params: dict[str, str]) -> httpx.Response:
 def test_whatsapp_cloud_send_status_and_inbound(
     stack: Stack, live_tenant: Tenant, graph_api: FakeGraph
 ) -> None:
-    integration = _connect(live_tenant, "whatsapp", "whatsapp_cloud", graph_api.config())
+    # A free-form send to a recipient who never wrote: without the 24-hour window check.
+    integration = _connect(
+        live_tenant, "whatsapp", "whatsapp_cloud", graph_api.config(session_window=False)
+    )
     urls = integration["callback_urls"]
     assert isinstance(urls, dict)
     events_url = urls["events"]
@@ -176,3 +181,87 @@ def _post_json(url: str, payload: object, *, secret: str = APP_SECRET) -> httpx.
         },
         timeout=20,
     )
+
+
+def test_a_spanish_template_reviewed_by_meta_then_sent_by_id(
+    stack: Stack, live_tenant: Tenant, graph_api: FakeGraph
+) -> None:
+    integration = _connect(
+        live_tenant,
+        "whatsapp",
+        "whatsapp_cloud",
+        graph_api.config(business_account_id=BUSINESS_ACCOUNT_ID),
+    )
+    events_url = integration["callback_urls"]["events"]  # type: ignore[index]
+    created = live_tenant.client.post(
+        "templates",
+        json={
+            "name": "order_update",
+            "category": "utility",
+            "bodies": {
+                "en": "Hello {{first_name}}, order {{order_id}} shipped.",
+                "es": "Pedido {{order_id}} enviado, {{first_name}}.",
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    template = created.json()
+    assert template["languages"]["es"]["status"] == "pending"
+
+    # the worker submits both languages to Graph (the request did not)
+    def submitted() -> dict[str, dict[str, object]]:
+        return {
+            json.loads(r.body)["language"]: json.loads(r.body)
+            for r in graph_api.received
+            if r.method == "POST" and r.path.endswith("/message_templates")
+        }
+
+    wait_until(lambda: set(submitted()) == {"en", "es"}, 30, "templates submitted")
+    assert submitted()["es"]["components"][0]["text"] == "Pedido {{1}} enviado, {{2}}."
+
+    # not approved yet: a send is refused
+    send = {
+        "recipient": "+15550102999",
+        "channel": "whatsapp",
+        "message": {
+            "template": {
+                "id": template["id"],
+                "language": "es",
+                "variables": {"first_name": "Ana", "order_id": "42"},
+            }
+        },
+    }
+    refused = live_tenant.client.post("conversations/send", json=send)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "template_not_approved"
+
+    # Meta approves the Spanish body (signed webhook, applied by the worker)
+    event = fixture("whatsapp_cloud", "template_status__approved")
+    value = event["entry"][0]["changes"][0]["value"]
+    value.update(message_template_language="es", message_template_id=1)
+    assert _post_json(events_url, event).status_code == 200
+
+    def spanish_status() -> object:
+        return live_tenant.client.get(f"templates/{template['id']}").json()["languages"]["es"][
+            "status"
+        ]
+
+    wait_until(lambda: spanish_status() == "approved", 30, "approved")
+
+    # sent by ID, in Spanish, as a WhatsApp template message
+    sent = live_tenant.client.post("conversations/send", json=send)
+    assert sent.status_code == 201, sent.text
+    message = sent.json()["message"]
+    assert message["text"] == "Pedido 42 enviado, Ana."
+    assert message["template"] == {"id": template["id"], "language": "es"}
+    wait_until(lambda: _message(live_tenant, message["id"])["status"] == "sent", 30, "sent")
+    (request,) = [r for r in graph_api.received if r.path == f"/v21.0/{PHONE_NUMBER_ID}/messages"]
+    assert json.loads(request.body)["template"] == {
+        "name": "order_update",
+        "language": {"code": "es"},
+        "components": [
+            {
+                "type": "body",
+                "parameters": [{"type": "text", "text": "42"}, {"type": "text", "text": "Ana"}],
+            }
+        ],
+    }

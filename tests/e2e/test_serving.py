@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import Stack, free_port, wait_until
+from tests.e2e.conftest import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
-
-BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def test_every_asset_of_the_api_docs_is_served_by_gunicorn(stack: Stack) -> None:
@@ -36,48 +28,6 @@ def test_every_asset_of_the_api_docs_is_served_by_gunicorn(stack: Stack) -> None
 
 
 # ------------------------------------------------------------------ slow clients
-
-
-@pytest.fixture
-def proxy(stack: Stack) -> Iterator[str]:
-    """The production front, `deploy/nginx.conf`, in front of the test stack's gunicorn."""
-    nginx = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if nginx is None:
-        if os.environ.get("ENGIUM_REQUIRE_NGINX"):
-            pytest.fail("nginx is required (ENGIUM_REQUIRE_NGINX) but not installed")
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
-    prefix = Path(tempfile.mkdtemp(prefix="engium-nginx-"))
-    port = free_port()
-    config = (
-        (BASE_DIR / "deploy" / "nginx.conf")
-        .read_text()
-        .replace("@LISTEN@", f"127.0.0.1:{port}")
-        .replace("@UPSTREAM@", f"127.0.0.1:{stack.web_port}")
-        .replace("@PREFIX@", str(prefix))
-    )
-    (prefix / "nginx.conf").write_text(config)
-    started = subprocess.run(
-        [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon on;"],
-        capture_output=True,
-        text=True,
-    )
-    assert started.returncode == 0, started.stderr
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(f"{url}/healthz"), 10, "nginx did not proxy /healthz")
-        yield url
-    finally:
-        subprocess.run([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-s", "stop"])
-        shutil.rmtree(prefix, ignore_errors=True)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 class Slowloris:

@@ -23,6 +23,7 @@ from drf_spectacular.generators import SchemaGenerator
 from conversations import services
 from tests.conftest import ApiClient, TenantFixture, error_of
 from tests.http_server import Reply, ScriptedServer
+from tests.media.conftest import upload
 from webhooks import services as webhook_services
 from webhooks.models import Delivery
 
@@ -31,6 +32,7 @@ OPERATION_IDS = {
     "conversations_list",
     "conversations_retrieve",
     "conversations_close",
+    "conversations_resume_agent",
     "messages_list",
     "messages_retrieve",
     "integrations_list",
@@ -56,6 +58,20 @@ OPERATION_IDS = {
     "webhooks_deliveries_list",
     "webhooks_deliveries_retrieve",
     "webhooks_deliveries_replay",
+    "templates_list",
+    "templates_create",
+    "templates_retrieve",
+    "templates_update",
+    "templates_destroy",
+    "agent_roles_list",
+    "agent_roles_create",
+    "agent_roles_retrieve",
+    "agent_roles_update",
+    "agent_roles_destroy",
+    "media_list",
+    "media_create",
+    "media_retrieve",
+    "media_destroy",
 }
 FAILING_RECIPIENT = "+15550100001"  # the sandbox refuses numbers ending in 0001
 
@@ -199,6 +215,16 @@ def test_the_send_example_is_the_first_message_guide(schema: dict[str, Any]) -> 
     assert recipient["type"] == "string"
 
 
+def test_the_upload_is_documented_as_multipart(schema: dict[str, Any]) -> None:
+    body = operations(schema)["media_create"]["requestBody"]
+    assert body["required"] is True
+    assert set(body["content"]) == {"multipart/form-data"}
+    form = schema["components"]["schemas"]["MediaUpload"]
+    assert form["properties"]["file"] == {**form["properties"]["file"], "format": "binary"}
+    assert form["required"] == ["file"]
+    assert set(form["properties"]) == {"file", "channel", "media_type"}
+
+
 def test_the_served_schema_is_public_json(schema: dict[str, Any]) -> None:
     response = Client().get("/api/v1/schema/", {"format": "json"})
     assert response.status_code == 200, response.content
@@ -304,7 +330,110 @@ def test_answers_have_exactly_the_documented_keys(
     assert revoked["revoked_at"]
 
     check_webhook_answers(api, tenant_a, check)
+    check_template_answers(api, tenant_a, check)
+    check_agent_answers(api, tenant_a, check)
+    check_media_answers(tenant_a, check)
     check.assert_every_property_seen()
+
+
+def check_template_answers(api: ApiClient, tenant_a: TenantFixture, check: Conformance) -> None:
+    created = check.answer(
+        api.post(
+            "templates",
+            tenant=tenant_a,
+            json_body={
+                "name": "welcome",
+                "category": "utility",
+                "bodies": {"en": "Hi {{name}}", "es": "Hola {{name}}"},
+                "examples": {"name": "Ana"},
+            },
+        ),
+        "templates_create",
+        201,
+    )
+    path = f"templates/{created['id']}"
+    check.answer(api.get("templates", tenant=tenant_a), "templates_list", 200)
+    check.answer(api.get(path, tenant=tenant_a), "templates_retrieve", 200)
+    check.answer(
+        api.patch(path, tenant=tenant_a, json_body={"category": "marketing"}),
+        "templates_update",
+        200,
+    )
+    sent = check.answer(
+        api.send(
+            tenant_a,
+            message={
+                "template": {"id": created["id"], "language": "es", "variables": {"name": "Ana"}}
+            },
+        ),
+        "conversations_send",
+        201,
+    )
+    assert sent["message"]["template"] == {"id": created["id"], "language": "es"}
+    check.answer(
+        api.get(f"messages/{sent['message']['id']}", tenant=tenant_a), "messages_retrieve", 200
+    )
+    deleted = api.delete(path, tenant=tenant_a)
+    assert (
+        deleted.status_code == 204 and "204" in check.operations["templates_destroy"]["responses"]
+    )
+
+
+def check_agent_answers(api: ApiClient, tenant_a: TenantFixture, check: Conformance) -> None:
+    from conversations.models import Conversation, ConversationStatus
+
+    body = {
+        "name": "Ana",
+        "instructions": "Help.",
+        "greeting": "Hi!",
+        "handoff_keywords": ["human"],
+        "knowledge": [{"question": "When do you open?", "answer": "At 9."}],
+    }
+    role = check.answer(
+        api.post("agent-roles", tenant=tenant_a, json_body=body), "agent_roles_create", 201
+    )
+    check.answer(
+        api.post("agent-roles", tenant=tenant_a, json_body={**body, "is_default": True}),
+        "agent_roles_create",
+        201,
+    )
+    page = check.answer(
+        api.get("agent-roles", tenant=tenant_a, query={"limit": 1}), "agent_roles_list", 200
+    )
+    assert page["has_more"] and page["next_cursor"]
+    check.answer(
+        api.get("agent-roles", tenant=tenant_a, query={"cursor": page["next_cursor"]}),
+        "agent_roles_list",
+        200,
+    )
+    path = f"agent-roles/{role['id']}"
+    check.answer(api.get(path, tenant=tenant_a), "agent_roles_retrieve", 200)
+    check.answer(
+        api.patch(path, tenant=tenant_a, json_body={"greeting": ""}), "agent_roles_update", 200
+    )
+    assert api.delete(path, tenant=tenant_a).status_code == 204
+    assert "204" in check.operations["agent_roles_destroy"]["responses"]
+
+    sent = check.answer(api.send(tenant_a, recipient="+15550109001"), "conversations_send", 201)
+    with tenant_a.schema():
+        Conversation.objects.filter(pk=sent["id"]).update(status=ConversationStatus.PENDING_HUMAN)
+    resumed = check.answer(
+        api.post(f"conversations/{sent['id']}/resume-agent", tenant=tenant_a),
+        "conversations_resume_agent",
+        200,
+    )
+    assert resumed["status"] == "active"
+
+
+def check_media_answers(tenant_a: TenantFixture, check: Conformance) -> None:
+    from tests.media.files import png
+
+    client = ApiClient()
+    media = check.answer(upload(tenant_a, png(), "a.png"), "media_create", 201)
+    check.answer(client.get("media", tenant=tenant_a), "media_list", 200)
+    check.answer(client.get(f"media/{media['id']}", tenant=tenant_a), "media_retrieve", 200)
+    deleted = client.delete(f"media/{media['id']}", tenant=tenant_a)
+    assert deleted.status_code == 204 and "204" in check.operations["media_destroy"]["responses"]
 
 
 def check_webhook_answers(api: ApiClient, tenant_a: TenantFixture, check: Conformance) -> None:
@@ -454,6 +583,31 @@ def test_error_answers_have_exactly_the_documented_keys(
         (
             api.post("integrations/intg_00000000000000000000000000/test", tenant=tenant_a),
             "integrations_test",
+            404,
+        ),
+        (
+            api.post("agent-roles", tenant=tenant_a, json_body={"name": " "}),
+            "agent_roles_create",
+            400,
+        ),
+        (
+            api.get("agent-roles/00000000-0000-7000-8000-000000000000", tenant=tenant_a),
+            "agent_roles_retrieve",
+            404,
+        ),
+        (
+            api.post(
+                f"conversations/{api.send(tenant_a).json()['id']}/resume-agent", tenant=tenant_a
+            ),
+            "conversations_resume_agent",
+            409,
+        ),
+        (upload(tenant_a, b"MZ" + bytes(200), "a.jpg"), "media_create", 400),
+        (api.post("media", tenant=tenant_a, json_body={}), "media_create", 415),
+        (api.get("media", tenant=tenant_a, query={"media_type": "x"}), "media_list", 400),
+        (
+            api.get("media/med_00000000000000000000000000", tenant=tenant_a),
+            "media_retrieve",
             404,
         ),
     ]:

@@ -57,7 +57,8 @@ def test_ids_are_prefixed_time_ordered_and_validated() -> None:
 def test_tasks_carry_the_request_id_of_the_request_that_enqueued_them() -> None:
     import json
 
-    from conversations.services import dispatch_delivery
+    from conversations.services import DELIVER_MESSAGES
+    from engium import outbox
     from engium.celery import app
     from engium.logging import current_request_id
 
@@ -65,7 +66,7 @@ def test_tasks_carry_the_request_id_of_the_request_that_enqueued_them() -> None:
     message_id = new_id("msg")
     current_request_id.set("req_test_carried")
     try:
-        assert dispatch_delivery("t_nobody", message_id)
+        assert outbox.publish(DELIVER_MESSAGES, schema="t_nobody", args=[[message_id]])
     finally:
         current_request_id.set(None)
     ours = [

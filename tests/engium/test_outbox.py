@@ -20,7 +20,10 @@ from typing import Any
 
 import pytest
 from celery.signals import before_task_publish
+from django.core.cache import caches
 from django.db import connection
+from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from conversations.models import Message
 from conversations.services import DELIVER_MESSAGE, DELIVER_MESSAGES, mark_undispatched
@@ -237,6 +240,72 @@ def test_without_background_dispatch_a_submit_publishes_at_once(
     assert broker.tasks(schema) == [(TASK, [[item_id]])]
 
 
+# ------------------------------------------------------------------ coalesced wake-ups
+
+
+def test_coalesced_submits_publish_one_task_until_it_is_taken(
+    settings: Any, broker: Broker
+) -> None:
+    settings.ENGIUM_DISPATCH_IN_BACKGROUND = False
+    schema, other = broker.schema(), broker.schema()
+    try:
+        for item_id in ("msg_a", "msg_b"):
+            outbox.submit(
+                TASK, schema=schema, item_id=item_id, if_unpublished=Recorder(), coalesce=True
+            )
+        outbox.submit(TASK, schema=other, item_id="msg_x", if_unpublished=Recorder(), coalesce=True)
+        # one pending wake-up per tenant: the second submit found the first still pending
+        assert broker.tasks(schema) == [(TASK, [["msg_a"]])]
+        assert broker.tasks(other) == [(TASK, [["msg_x"]])]
+
+        # the task started: the next submit wakes it again
+        outbox.taken(TASK, schema=schema)
+        outbox.submit(
+            TASK, schema=schema, item_id="msg_c", if_unpublished=Recorder(), coalesce=True
+        )
+        assert broker.tasks(schema) == [(TASK, [["msg_a"]]), (TASK, [["msg_c"]])]
+    finally:
+        outbox.taken(TASK, schema=schema)
+        outbox.taken(TASK, schema=other)
+
+
+def test_coalescing_fails_open_when_redis_is_down(
+    settings: Any, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.ENGIUM_DISPATCH_IN_BACKGROUND = False
+    schema = broker.schema()
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise RedisConnectionError("Redis is down")
+
+    monkeypatch.setattr(caches["default"]._cache, "get_client", unreachable)
+    for item_id in ("msg_a", "msg_b"):
+        outbox.submit(
+            TASK, schema=schema, item_id=item_id, if_unpublished=Recorder(), coalesce=True
+        )
+
+    # no way to know whether one is pending: each is published (the task costs little)
+    assert broker.tasks(schema) == [(TASK, [["msg_a"]]), (TASK, [["msg_b"]])]
+
+
+def test_a_coalesced_publish_that_failed_leaves_nothing_pending(
+    settings: Any, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.ENGIUM_DISPATCH_IN_BACKGROUND = False
+    schema = broker.schema()
+    try:
+        with broker_down(monkeypatch):
+            outbox.submit(
+                TASK, schema=schema, item_id="msg_a", if_unpublished=Recorder(), coalesce=True
+            )
+        outbox.submit(
+            TASK, schema=schema, item_id="msg_b", if_unpublished=Recorder(), coalesce=True
+        )
+        assert broker.tasks(schema) == [(TASK, [["msg_b"]])]
+    finally:
+        outbox.taken(TASK, schema=schema)
+
+
 # ------------------------------------------------------------------ flush
 
 
@@ -280,7 +349,8 @@ def test_a_publish_to_a_dead_broker_returns_false_and_marks_the_rows_in_their_sc
     tenant_a: TenantFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     message = create_message(tenant_a, recipient="+15550107001")
-    assert message.dispatched_at is not None
+    with tenant_a.schema():  # dispatched (conversations.services.dispatch), to be published
+        Message.objects.filter(pk=message.id).update(dispatched_at=timezone.now())
     connection.set_schema_to_public()
 
     with broker_down(monkeypatch):
@@ -313,6 +383,8 @@ def test_flush_to_a_dead_broker_marks_every_queued_row_in_its_schema(
     background: Any, tenant_a: TenantFixture, held: HeldPublisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     messages = [create_message(tenant_a, recipient=f"+1555010710{i}") for i in range(3)]
+    with tenant_a.schema():
+        Message.objects.filter(pk__in=[m.id for m in messages]).update(dispatched_at=timezone.now())
     schema = tenant_a.tenant.schema_name
     for message in messages:
         held.submit(TASK, schema=schema, item_id=message.id, if_unpublished=mark_undispatched)

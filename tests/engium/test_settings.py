@@ -137,3 +137,73 @@ def test_production_starts_with_its_secrets_and_refuses_to_without() -> None:
     )
     assert missing.returncode != 0
     assert "SECRET_KEY must be set" in missing.stderr
+
+
+READ_MEDIA_STORAGE = (
+    "import django; django.setup(); from django.core.files.storage import storages; "
+    "s = storages['media']; "
+    "print(type(s).__name__, s.bucket_name, s.endpoint_url, s.location, s.default_acl, "
+    "s.file_overwrite, s.url('ten_x/a.png').split('?')[0])"
+)
+
+
+def test_media_storage_on_s3_is_configured_from_the_environment() -> None:
+    # given an S3-compatible service (MinIO-like: its own endpoint, path-style addressing)
+    loaded = load_settings(
+        "engium.settings",
+        ENGIUM_ENV="test",
+        read=READ_MEDIA_STORAGE,
+        ENGIUM_MEDIA_STORAGE="s3",
+        ENGIUM_MEDIA_S3_BUCKET="engium-media",
+        ENGIUM_MEDIA_S3_ENDPOINT_URL="https://minio.internal:9000",
+        ENGIUM_MEDIA_S3_REGION="eu-west-1",
+        ENGIUM_MEDIA_S3_ACCESS_KEY_ID="AKIAEXAMPLE",
+        ENGIUM_MEDIA_S3_SECRET_ACCESS_KEY="secret-example",
+        ENGIUM_MEDIA_S3_ADDRESSING_STYLE="path",
+    )
+    # then django-storages' S3 backend holds it: private objects under the `media` prefix,
+    # signed (query-string) object URLs on that endpoint; nothing reached the network
+    assert loaded.returncode == 0, loaded.stderr
+    backend, bucket, endpoint, location, acl, overwrite, url = loaded.stdout.split()
+    assert (backend, bucket, endpoint) == (
+        "S3Storage",
+        "engium-media",
+        "https://minio.internal:9000",
+    )
+    assert (location, acl, overwrite) == ("media", "None", "False")
+    assert url == "https://minio.internal:9000/engium-media/media/ten_x/a.png"
+
+
+def test_media_storage_defaults_to_the_file_system_and_refuses_what_it_does_not_know() -> None:
+    loaded = load_settings(
+        "engium.settings",
+        ENGIUM_ENV="test",
+        read="from django.conf import settings; print(settings.STORAGES['media']['BACKEND'])",
+    )
+    assert loaded.stdout.strip() == "django.core.files.storage.FileSystemStorage", loaded.stderr
+    no_bucket = load_settings("engium.settings", ENGIUM_ENV="test", ENGIUM_MEDIA_STORAGE="s3")
+    assert no_bucket.returncode != 0 and "ENGIUM_MEDIA_S3_BUCKET" in no_bucket.stderr
+    unknown = load_settings("engium.settings", ENGIUM_ENV="test", ENGIUM_MEDIA_STORAGE="ftp")
+    assert unknown.returncode != 0
+    assert "ENGIUM_MEDIA_STORAGE must be `filesystem` or `s3`" in unknown.stderr
+
+
+def test_webhook_host_answers_are_read_and_must_be_addresses() -> None:
+    read = (
+        "from django.conf import settings; print(sorted(settings.ENGIUM_WEBHOOKS_RESOLVE.items()))"
+    )
+    loaded = load_settings(
+        "engium.settings",
+        read=read,
+        ENGIUM_ENV="test",
+        ENGIUM_WEBHOOKS_RESOLVE="Hooks.Example=127.0.0.1,v6.example=::1",
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[('hooks.example', '127.0.0.1'), ('v6.example', '::1')]"
+    refused = load_settings(
+        "engium.settings", ENGIUM_ENV="test", ENGIUM_WEBHOOKS_RESOLVE="hooks.example=localhost"
+    )
+    assert refused.returncode != 0
+    assert "ENGIUM_WEBHOOKS_RESOLVE: 'localhost' (for 'hooks.example') is not an IP address" in (
+        refused.stderr
+    )

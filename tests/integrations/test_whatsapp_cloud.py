@@ -12,12 +12,14 @@ from integrations.providers.base import (
     ConfigError,
     OutboundMessage,
     PermanentProviderError,
+    TemplateSubmission,
     TransientProviderError,
 )
 from integrations.providers.whatsapp_cloud import WhatsAppCloudProvider, hub_signature
 from tests.fakes import (
     ACCESS_TOKEN,
     APP_SECRET,
+    BUSINESS_ACCOUNT_ID,
     PHONE_NUMBER_ID,
     VERIFY_TOKEN,
     FakeGraph,
@@ -94,9 +96,11 @@ def test_audio_takes_no_caption(fake: FakeGraph) -> None:
     assert body["audio"] == {"link": "https://cdn.example.com/a.ogg"}
 
 
-def test_template_with_positional_and_named_variables(fake: FakeGraph) -> None:
+def test_template_message_with_body_parameters_in_order(fake: FakeGraph) -> None:
     body = sent_body(
-        fake, template={"id": "order_update", "variables": {"2": "B", "1": "A"}}, language="pt_BR"
+        fake,
+        text="Olá Ana, o pedido 42 saiu.",
+        template={"name": "order_update", "language": "pt_BR", "parameters": ["Ana", "42"]},
     )
     assert body["type"] == "template"
     assert body["template"] == {
@@ -105,21 +109,131 @@ def test_template_with_positional_and_named_variables(fake: FakeGraph) -> None:
         "components": [
             {
                 "type": "body",
-                "parameters": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}],
+                "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "42"}],
             }
         ],
     }
-    body = sent_body(fake, template={"id": "hello", "language": "es", "variables": {"name": "Ana"}})
-    assert body["template"] == {
-        "name": "hello",
-        "language": {"code": "es"},
+    # without variables: no components at all
+    body = sent_body(fake, template={"name": "hello", "language": "es", "parameters": []})
+    assert body["template"] == {"name": "hello", "language": {"code": "es"}}
+
+
+def test_config_business_account_and_session_window() -> None:
+    good = {
+        "phone_number_id": PHONE_NUMBER_ID,
+        "access_token": "a",
+        "app_secret": "b",
+        "verify_token": "c",
+    }
+    clean = meta.validate_config("whatsapp", good)
+    assert clean["session_window"] is True and "business_account_id" not in clean
+    assert meta.enforces_session_window(clean) and not meta.reviews_templates(clean)
+    clean = meta.validate_config(
+        "whatsapp", {**good, "business_account_id": BUSINESS_ACCOUNT_ID, "session_window": False}
+    )
+    assert not meta.enforces_session_window(clean) and meta.reviews_templates(clean)
+    for key, value in (("business_account_id", "waba-1"), ("session_window", "no")):
+        with pytest.raises(ConfigError) as caught:
+            meta.validate_config("whatsapp", {**good, key: value})
+        assert caught.value.field == f"config.{key}"
+
+
+def test_submitting_a_template_creates_it_or_edits_the_known_one(fake: FakeGraph) -> None:
+    config = fake.config(business_account_id=BUSINESS_ACCOUNT_ID)
+    submission = TemplateSubmission(
+        name="order_update",
+        category="utility",
+        language="pt_BR",
+        text="Olá {{1}}, o pedido {{2}} saiu.",
+        examples=["Ana", "42"],
+    )
+    report = meta.submit_template(config, submission)
+    created = fake.received[-1]
+    assert created.method == "POST"
+    assert created.path == f"/v21.0/{BUSINESS_ACCOUNT_ID}/message_templates"
+    assert created.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    assert json.loads(created.body) == {
+        "name": "order_update",
+        "language": "pt_BR",
+        "category": "UTILITY",
         "components": [
             {
-                "type": "body",
-                "parameters": [{"type": "text", "parameter_name": "name", "text": "Ana"}],
+                "type": "BODY",
+                "text": "Olá {{1}}, o pedido {{2}} saiu.",
+                "example": {"body_text": [["Ana", "42"]]},
             }
         ],
     }
+    assert report.status == "pending" and report.provider_template_id.isdigit()
+
+    edited = meta.submit_template(
+        config,
+        TemplateSubmission(
+            name="order_update",
+            category="utility",
+            language="pt_BR",
+            text="Oi!",
+            examples=[],
+            provider_template_id="594425479261596",
+        ),
+    )
+    assert fake.received[-1].path == "/v21.0/594425479261596"
+    assert json.loads(fake.received[-1].body) == {
+        "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Oi!"}],
+    }
+    assert edited.status == "pending" and edited.provider_template_id == "594425479261596"
+
+
+def test_a_refused_submission_is_a_permanent_error(fake: FakeGraph) -> None:
+    fake.replies.append(Reply(status=400, body=fixture("whatsapp_cloud", "error__invalid_token")))
+    with pytest.raises(PermanentProviderError):
+        meta.submit_template(
+            fake.config(business_account_id=BUSINESS_ACCOUNT_ID),
+            TemplateSubmission(name="x", category="utility", language="en", text="Hi", examples=[]),
+        )
+
+
+def test_listing_templates_follows_the_pages(fake: FakeGraph) -> None:
+    listing = fixture("whatsapp_cloud", "templates__list")
+    first = {**listing, "paging": {**listing["paging"], "next": "https://graph/next"}}
+    fake.replies.append(Reply(body=first))
+    fake.replies.append(
+        Reply(body={"data": [{"name": "bye", "language": "de", "status": "PAUSED"}]})
+    )
+    reports = meta.list_templates(fake.config(business_account_id=BUSINESS_ACCOUNT_ID))
+    assert [(r.name, r.language, r.status, r.reason) for r in reports] == [
+        ("order_update", "es", "approved", ""),
+        ("order_update", "pt_BR", "rejected", "INCORRECT_CATEGORY"),
+        ("hello_world", "en_US", "approved", ""),
+        ("bye", "de", "disabled", ""),
+    ]
+    assert "after=MjQZD" in fake.received[1].path
+    assert fake.received[0].path.startswith(f"/v21.0/{BUSINESS_ACCOUNT_ID}/message_templates?")
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "reason"),
+    [
+        ("template_status__approved", "approved", ""),
+        (
+            "template_status__rejected",
+            "rejected",
+            "INVALID_FORMAT: Variable parameters are not allowed at the start of the body.",
+        ),
+    ],
+)
+def test_template_status_webhook(name: str, status: str, reason: str) -> None:
+    batch = meta.parse_callback({}, fixture("whatsapp_cloud", name))
+    assert not batch.statuses and not batch.inbound and not batch.ignored
+    (report,) = batch.template_statuses
+    assert (report.status, report.name, report.language, report.reason) == (
+        status,
+        "order_update",
+        "pt_BR",
+        reason,
+    )
+    assert report.provider_template_id == "594425479261596"
 
 
 def test_answer_names_the_wamid(fake: FakeGraph) -> None:

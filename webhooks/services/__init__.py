@@ -16,6 +16,8 @@ from webhooks.services.endpoints import (
     update_endpoint,
 )
 from webhooks.services.events import SEND_DELIVERIES, raise_event
+from webhooks.services.sending import drain as drain_deliveries
+from webhooks.services.sending import start_deliveries
 
 __all__ = [
     "SEND_DELIVERIES",
@@ -23,6 +25,7 @@ __all__ = [
     "delete_endpoint",
     "disable_endpoint",
     "dispatch_due_deliveries",
+    "drain_deliveries",
     "purge_deliveries",
     "raise_event",
     "replay_delivery",
@@ -30,5 +33,6 @@ __all__ = [
     "rotate_endpoint_secret",
     "send_deliveries",
     "send_test_event",
+    "start_deliveries",
     "update_endpoint",
 ]

@@ -65,7 +65,7 @@ def create_endpoint(
 
 def update_endpoint(endpoint_id: str, **changes: Any) -> Endpoint:
     """Change the given fields. Enabling clears the disabled reason and resumes the parked
-    deliveries; disabling parks them."""
+    deliveries; disabling parks them (``disabled_reason`` says why; default: the API)."""
     with transaction.atomic():
         endpoint = _get(endpoint_id, lock=True)
         if "url" in changes:
@@ -86,7 +86,7 @@ def update_endpoint(endpoint_id: str, **changes: Any) -> Endpoint:
                 endpoint=endpoint, status=DeliveryStatus.PENDING, next_attempt_at=None
             ).update(next_attempt_at=now, dispatched_at=None)
         if disabling:
-            endpoint.disabled_reason = "Disabled through the API."
+            endpoint.disabled_reason = changes.get("disabled_reason") or "Disabled through the API."
             Delivery.objects.filter(
                 endpoint=endpoint, status=DeliveryStatus.PENDING, claimed_until=None
             ).update(next_attempt_at=None, dispatched_at=None)

@@ -2,24 +2,29 @@
 
 Idempotent: the tenant and its key are remembered in ``.engium/demo.json`` (the key is
 shown once by design, so this local file is the only copy) and reused while they exist.
+So is the demo owner who logs in to the console (``demo@example.com``), whose password is
+generated on the first run and kept in the same file (never in the repository).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django_tenants.utils import schema_context
 
 from integrations.models import Channel, Integration
 from integrations.services import connect_integration
 from tenants.keys import hash_key
-from tenants.models import ApiKey, Plan, Tenant
-from tenants.services import create_tenant
+from tenants.models import ApiKey, Membership, Plan, Role, Tenant
+from tenants.services import add_member, create_tenant
 
 DEMO_FILE = settings.STATE_DIR / "demo.json"
+DEMO_OWNER = "demo@example.com"
 
 
 class Command(BaseCommand):
@@ -37,6 +42,20 @@ class Command(BaseCommand):
             DEMO_FILE.write_text(json.dumps(demo))
             DEMO_FILE.chmod(0o600)
         tenant = Tenant.objects.get(public_id=demo["tenant_id"])
+        if not demo.get("console_password"):
+            demo["console_email"] = DEMO_OWNER
+            demo["console_password"] = secrets.token_urlsafe(12)
+            DEMO_FILE.write_text(json.dumps(demo))
+        user = get_user_model().objects.filter(username=demo["console_email"]).first()
+        if user is None or not user.check_password(demo["console_password"]):
+            add_member(
+                tenant,
+                email=demo["console_email"],
+                password=demo["console_password"],
+                role=Role.OWNER,
+            )
+        elif not Membership.objects.filter(user=user, tenant=tenant).exists():
+            add_member(tenant, email=demo["console_email"], password=None, role=Role.OWNER)
         with schema_context(tenant.schema_name):
             for channel in Channel.values:
                 if not Integration.objects.filter(channel=channel).exists():

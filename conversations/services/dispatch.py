@@ -1,0 +1,142 @@
+"""Fair delivery across tenants: each tenant's messages go to the workers a bounded batch at a time.
+
+All tenants share the ``delivery`` queue, which is first in, first out. If every accepted
+message became a task at once, one tenant's burst would stand in the queue ahead of every
+other tenant's next message. So the queue holds at most ``ENGIUM_DELIVERY_TENANT_IN_FLIGHT``
+messages of a tenant (in tasks of ``ENGIUM_DELIVERY_BATCH``), and the rest wait in the
+database, where they already are: the message row is its own outbox entry.
+
+A pending message (``queued`` or ``sending`` with ``next_attempt_at`` set) is
+
+- *waiting* while ``dispatched_at`` is NULL: the send writes it so, a retry puts it back so;
+- *in flight* while ``dispatched_at`` is later than ``ENGIUM_REDISPATCH_AFTER_SECONDS`` ago: a
+  task carries it (``dispatched_at`` is when it was published) or a worker holds its lease
+  (``dispatched_at`` is the lease's end);
+- *lost* once that is older: its task went with a broker or a worker; it waits again.
+
+`dispatch_messages` is the only way from waiting to in flight. Under a per-tenant advisory
+lock, it counts the tenant's in-flight messages and marks at most the difference to the
+limit, oldest due first, as dispatched, then publishes them in batches. It runs
+
+- when a send wakes it (``conversations.dispatch_messages``, batched per tenant by the
+  outbox and coalesced: at most one wake-up per tenant is pending). If the tenant had nothing
+  in flight, the woken task delivers the first batch itself, so an idle tenant's message
+  waits for no one but the queue; a busy tenant's batches all join the back of the queue, so
+  its wake-up cannot carry work of its own ahead of other tenants';
+- at the end of every batch (``conversations.deliver_messages``): the tenant's next batches
+  join the back of the queue, behind the other tenants' work that arrived meanwhile;
+- when a retry comes due (a woken task with the retry's countdown);
+- from beat's sweep, for every tenant: the safety net for lost wake-ups and lost tasks.
+
+So another tenant's message waits behind at most the limit of each busy tenant, never
+behind a whole backlog, and a lone tenant still keeps ``IN_FLIGHT / BATCH`` tasks queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from conversations.models import Message
+from conversations.services.delivery import (
+    DELIVER_MESSAGES,
+    DISPATCH_MESSAGES,
+    deliver_message,
+    mark_undispatched,
+)
+from conversations.status import PENDING_DELIVERY
+from engium import outbox
+from engium.tenancy import current_schema
+
+logger = logging.getLogger(__name__)
+
+
+def pending_messages() -> QuerySet[Message]:
+    """Messages of the current tenant that still need a delivery attempt, now or later."""
+    return Message.objects.filter(status__in=PENDING_DELIVERY, next_attempt_at__isnull=False)
+
+
+def in_flight(*, now: datetime | None = None) -> QuerySet[Message]:
+    """The current tenant's messages that a task carries or a worker is sending."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
+    return pending_messages().filter(dispatched_at__gt=stale)
+
+
+def dispatch_messages(*, woken: bool = False) -> int:
+    """Dispatch the current tenant's due waiting (and lost) messages, within its in-flight limit.
+
+    Marks them dispatched (committed before anything is published), then publishes them as
+    ``conversations.deliver_messages`` tasks of ``ENGIUM_DELIVERY_BATCH`` IDs, oldest first.
+    ``woken``: this is the tenant's wake-up task; it lets the next send publish another, and
+    if the tenant had nothing in flight, delivers the first batch here, after publishing the
+    others. If the broker is down, what was not published waits again
+    (``mark_undispatched``) for the sweep. Returns how many messages were dispatched.
+    """
+    batch = settings.ENGIUM_DELIVERY_BATCH
+    if woken:  # before reading the rows: a send that skipped its wake-up is seen below
+        outbox.taken(DISPATCH_MESSAGES, schema=current_schema())
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
+    with transaction.atomic():
+        # One dispatcher per tenant at a time, so that the count below stays true until the
+        # marks are committed: concurrent batches finishing never overshoot the limit.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{current_schema()}:delivery"]
+            )
+        busy = in_flight(now=now).count()
+        room = settings.ENGIUM_DELIVERY_TENANT_IN_FLIGHT - busy
+        if room <= 0:
+            return 0
+        ids = list(
+            pending_messages()
+            .select_for_update(skip_locked=True)
+            .filter(next_attempt_at__lte=now)
+            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale))
+            .order_by("next_attempt_at", "id")
+            .values_list("pk", flat=True)[:room]
+        )
+        if not ids:
+            return 0
+        Message.objects.filter(pk__in=ids).update(dispatched_at=now)
+    first, rest = (ids[:batch], ids[batch:]) if woken and not busy else ([], ids)
+    outbox.publish_each(
+        DELIVER_MESSAGES,
+        schema=current_schema(),
+        item_ids=rest,
+        batch=batch,
+        if_unpublished=mark_undispatched,
+    )
+    if first:
+        deliver_messages(first)
+    return len(ids)
+
+
+def deliver_messages(message_ids: list[str]) -> int:
+    """Deliver a dispatched batch in order, then dispatch the tenant's next batches.
+
+    A message that fails in an unexpected way is logged and left to its lease; the rest of
+    the batch goes on. Returns how many messages were attempted.
+    """
+    attempted = 0
+    for message_id in message_ids:
+        try:
+            if deliver_message(message_id) is not None:
+                attempted += 1
+        except Exception:
+            logger.exception("delivering a message failed", extra={"message_id": message_id})
+    # The next batches go to the back of the queue: other tenants' work that arrived while
+    # this batch was being sent goes first.
+    dispatch_messages()
+    return attempted
+
+
+def leave_for_the_sweep(message_ids: list[str]) -> None:
+    """A send's wake-up could not be published: its message already waits (``dispatched_at``
+    NULL), and the next sweep dispatches it. Nothing to mark."""

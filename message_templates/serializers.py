@@ -1,0 +1,119 @@
+"""API shapes for templates: request parsers and the answer renderer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+from engium.api.pagination import ListQuerySerializer
+from engium.api.serializers import BoundedDictField, StrictCharField, StrictSerializer
+from engium.timestamps import iso_time
+from message_templates.models import Template, TemplateCategory, TemplateStatus
+from message_templates.rendering import MAX_BODY_LENGTH, MAX_VARIABLES
+from tenants.models import Language
+
+#: WhatsApp's rule for template names, kept on every channel so any template can go there
+NAME_PATTERN = r"^[a-z0-9_]{1,512}$"
+_NAME_HELP = "Lowercase letters, digits and `_` (WhatsApp's rule), unique among live templates."
+_BODIES_HELP = (
+    "The text per language (`en`, `es`, `pt_BR`, `fr`, `de`, `it`, `ar`, `hi`, `id`), at most "
+    f"{MAX_BODY_LENGTH} characters, with named variables such as `{{{{first_name}}}}`; every "
+    "language uses the same variables."
+)
+
+
+class _BodiesField(BoundedDictField):
+    def __init__(self, *, allow_null_bodies: bool = False, **kwargs: Any) -> None:
+        super().__init__(
+            max_items=len(Language.values),
+            child=StrictCharField(
+                max_length=MAX_BODY_LENGTH, trim_whitespace=False, allow_null=allow_null_bodies
+            ),
+            help_text=_BODIES_HELP,
+            **kwargs,
+        )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key not in Language.values:
+                    raise serializers.ValidationError(
+                        {key: [f"Not a supported language; one of {', '.join(Language.values)}."]}
+                    )
+        return super().to_internal_value(data)
+
+
+def _examples_field() -> BoundedDictField:
+    return BoundedDictField(
+        max_items=MAX_VARIABLES,
+        child=StrictCharField(max_length=200),
+        required=False,
+        help_text="A sample value per variable, shown to WhatsApp's reviewers (default: its name).",
+    )
+
+
+class TemplateCreateSerializer(StrictSerializer):
+    name = serializers.RegexField(NAME_PATTERN, max_length=512, help_text=_NAME_HELP)
+    category = serializers.ChoiceField(choices=TemplateCategory.values)
+    bodies = _BodiesField()
+    examples = _examples_field()
+
+    def validate_name(self, value: Any) -> str:
+        if not isinstance(value, str) or not re.match(NAME_PATTERN, value):
+            raise serializers.ValidationError("Use lowercase letters, digits and _ only.")
+        return value
+
+
+class TemplateUpdateSerializer(StrictSerializer):
+    category = serializers.ChoiceField(choices=TemplateCategory.values, required=False)
+    bodies = _BodiesField(
+        allow_null_bodies=True,
+        required=False,
+    )
+    examples = _examples_field()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict) and "name" in data:
+            raise serializers.ValidationError(
+                {"name": ["A template's name cannot change (WhatsApp knows it by its name)."]}
+            )
+        return super().to_internal_value(data)
+
+
+class TemplateListQuery(ListQuerySerializer):
+    id_prefix = "tpl"
+    name = serializers.CharField(required=False, max_length=512)
+    category = serializers.ChoiceField(choices=TemplateCategory.values, required=False)
+    language = serializers.ChoiceField(
+        choices=Language.values, required=False, help_text="Templates with a body in it."
+    )
+    status = serializers.ChoiceField(
+        choices=TemplateStatus.values,
+        required=False,
+        help_text="Templates with a body in this status (in `language`, if given).",
+    )
+
+
+def render_template(template: Template) -> dict[str, Any]:
+    bodies = list(template.bodies.all())
+    first = next((b for b in bodies if b.language == Language.EN), bodies[0] if bodies else None)
+    return {
+        "id": template.id,
+        "name": template.name,
+        "category": template.category,
+        "bodies": {body.language: body.text for body in bodies},
+        "variables": list(first.variables) if first else [],
+        "examples": dict(template.examples),
+        "languages": {
+            body.language: {
+                "status": body.status,
+                "rejection_reason": body.rejection_reason or None,
+                "status_changed_at": iso_time(body.status_changed_at),
+            }
+            for body in bodies
+        },
+        "created_at": iso_time(template.created_at),
+        "updated_at": iso_time(template.updated_at),
+    }
