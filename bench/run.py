@@ -1,11 +1,17 @@
 """Benchmark of the send endpoint, run by hand: ``make bench`` (or ``python -m bench.run``).
 
-Measures, in one run on the same gunicorn configuration:
-* requests per second of ``POST /api/v1/conversations/send``, of a bare Django JSON view (the
-  ceiling) and of a bare view doing one durable INSERT of the body (the floor of "accepted
-  and will not be lost"), with wrk, and prints the send's ratio to each;
-* SQL statements per warm send, counted on the wire (libpq trace of the connection),
-  so `SET search_path`, BEGIN and COMMIT are seen too.
+Measures, in one run on one gunicorn configuration (`deploy/gunicorn.conf.py`, with the
+worker class, processes and threads given on the command line, the same for every arm):
+* requests per second, with wrk, of four arms, measured in interleaved rounds:
+  - a bare Django JSON view (the ceiling),
+  - a bare view doing one durable INSERT of the body in autocommit (the floor of "accepted
+    and will not be lost"),
+  - the real send, ``POST /api/v1/conversations/send`` with the rate limiter on and an
+    ``Idempotency-Key`` of its own on every request, as a careful client sends,
+  - the same send with the rate limiter off (a bench-only route), to price the limiter;
+* the send's ratio to each arm per round: their median and spread (lowest to highest);
+* SQL statements per warm send, with and without a key, counted on the wire (libpq trace
+  of the connection), so `SET search_path`, BEGIN and COMMIT are seen too.
 
 No worker runs: the send's cost ends at the broker, where tasks are left queued.
 """
@@ -16,10 +22,12 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from bench.common import bench_environment, manage
@@ -35,12 +43,32 @@ BODY = {
 
 # Each request writes to a different recipient (as real traffic does), unless
 # --same-recipient: then every send updates one conversation row and they queue on its lock.
-LUA_VARIED_RECIPIENTS = """
+# With keys, each request carries an Idempotency-Key no other request of the run has.
+LUA_REQUESTS = """
 wrk.method = "POST"
-local template = %s
+local template = %(template)s
+local vary = %(vary)s
+local keyed = %(keyed)s
+local threads = 0
+local sent = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_number", threads)
+end
 request = function()
-  local recipient = string.format("+1555%%07d", math.random(1000000, 9999999))
-  return wrk.format(nil, nil, nil, string.gsub(template, "RECIPIENT", recipient))
+  sent = sent + 1
+  local body = template
+  if vary then
+    local recipient = string.format("+1555%%07d", math.random(1000000, 9999999))
+    body = string.gsub(template, "RECIPIENT", recipient)
+  end
+  local headers = nil
+  if keyed then
+    headers = {}
+    for name, value in pairs(wrk.headers) do headers[name] = value end
+    headers["Idempotency-Key"] = string.format("%(nonce)s-%%d-%%d", thread_number, sent)
+  end
+  return wrk.format(nil, nil, headers, body)
 end
 """
 
@@ -53,14 +81,21 @@ def wrk(
     headers: dict[str, str],
     body: str,
     vary_recipient: bool = False,
+    keyed: bool = False,
 ) -> float:
     args = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency"]
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
-    if vary_recipient:
-        template = body.replace(BODY["recipient"], "RECIPIENT")
-        script.write(LUA_VARIED_RECIPIENTS % json.dumps(template))
-    else:
-        script.write(f"wrk.method = 'POST'\nwrk.body = {json.dumps(body)}\n")
+    script.write(
+        LUA_REQUESTS
+        % {
+            "template": json.dumps(
+                body.replace(BODY["recipient"], "RECIPIENT") if vary_recipient else body
+            ),
+            "vary": "true" if vary_recipient else "false",
+            "keyed": "true" if keyed else "false",
+            "nonce": f"bench-{time.time_ns()}",
+        }
+    )
     script.close()
     args += ["-s", script.name]
     for name, value in headers.items():
@@ -75,10 +110,10 @@ def wrk(
     return float(match.group(1))
 
 
-def count_statements(env: dict[str, str], tenant: dict[str, str]) -> list[str]:
+def count_statements(env: dict[str, str], tenant: dict[str, str], *, keyed: bool) -> list[str]:
     """The statements one warm send puts on the wire, run in-process through the full stack."""
     code = f"""
-import json, os, re, tempfile, django
+import itertools, json, os, re, tempfile, django
 django.setup()
 from django.db import connection
 from django.test import Client
@@ -89,26 +124,44 @@ headers = {{
 }}
 body = json.dumps({json.dumps(BODY)})
 from django.db import close_old_connections
+keys = itertools.count()
 def send():
     # The test client skips this request_started handler; gunicorn runs it (health checks).
     close_old_connections()
+    key = {{"HTTP_IDEMPOTENCY_KEY": f"statements-{{next(keys)}}"}} if {keyed} else {{}}
     answer = client.post("/api/v1/conversations/send", body, content_type="application/json",
-                         **headers)
+                         **headers, **key)
     assert answer.status_code == 201, answer.content
-for _ in range(3):  # warm: caches filled, key's last use recorded, connection open
-    send()
+# Traced from the start: a statement prepared by an earlier send is only named later.
 trace = tempfile.NamedTemporaryFile(delete=False)
 connection.ensure_connection()
 pgconn = connection.connection.pgconn
 pgconn.trace(trace.fileno())
+for _ in range(3):  # warm: caches filled, key's last use recorded, statements prepared
+    send()
+connection.connection.execute("SELECT 'one warm send follows'")
 send()
 pgconn.untrace()
 trace.close()
 text = open(trace.name, errors="replace").read()
+prepared, unnamed, bound, after_marker = {{}}, "", "", False
 for record in re.split(r"\\n(?=[^\\n]*\\t[FB]\\t\\d+\\t)", text):
-    m = re.search(r"\\tF\\t\\d+\\t(?:Query|Parse)\\t(.*)", record, re.S)
-    if m:
-        print(" ".join(m.group(1).split())[:100])
+    m = re.search(r"\\tF\\t\\d+\\t(Query|Parse|Bind|Execute)\\t(.*)", record, re.S)
+    if not m:
+        continue
+    kind, rest = m.groups()
+    if kind == "Parse":  # "name" "text" ...
+        name, statement = re.match(r'\\s*"([^"]*)" "(.*)"', rest, re.S).groups()
+        prepared[name] = statement
+        unnamed = statement if not name else unnamed
+    elif kind == "Bind":  # "portal" "statement" ...
+        bound = re.match(r'\\s*"[^"]*" "([^"]*)"', rest).group(1)
+    statement = rest if kind == "Query" else prepared.get(bound, unnamed)
+    if kind in ("Query", "Execute") and "one warm send follows" in statement:
+        after_marker = True
+    elif kind in ("Query", "Execute") and after_marker:
+        label = "(prepared) " if kind == "Execute" and bound else ""
+        print(label + " ".join(statement.split())[:100])
 """
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -121,18 +174,54 @@ for record in re.split(r"\\n(?=[^\\n]*\\t[FB]\\t\\d+\\t)", text):
     return [line for line in result.stdout.splitlines() if line.strip()]
 
 
+#: The arms, in the order each round measures them: (name, path, with Idempotency-Key).
+ARMS = (
+    ("bare", "/bench/bare", False),
+    ("durable", "/bench/durable", False),
+    ("send", "/api/v1/conversations/send", True),
+    ("unlimited", "/api/v1/bench/send-unlimited", True),
+)
+LABELS = {
+    "bare": "bare Django JSON view",
+    "durable": "one durable INSERT view",
+    "send": "POST conversations/send",
+    "unlimited": "  the same, limiter off",
+}
+
+
+def wait_until_serving(url: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Return once ``url`` answers (a loaded machine boots gunicorn slowly)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, data=b"{}", timeout=5).close()
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def spread(values: list[float]) -> str:
+    """Median and range of ``values``: ``0.62 (0.58-0.66)``."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="> 1: gthread workers")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker; > 1 runs gthread workers"
+    )
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--same-recipient", action="store_true", help="every send to +15550102999 (one hot row)"
     )
     options = parser.parse_args()
+    worker_class = "gthread" if options.threads > 1 else "sync"
 
     from devtools.embedded import ensure_services
 
@@ -171,12 +260,17 @@ def main() -> int:
         "(id bigserial PRIMARY KEY, body text NOT NULL)')",
     )
 
+    # The production configuration file; the worker model is the same for every arm.
     server = subprocess.Popen(
         [
             str(VENV_BIN / "gunicorn"),
+            "--config",
+            str(BASE_DIR / "deploy" / "gunicorn.conf.py"),
             "engium.wsgi",
             "--bind",
             f"127.0.0.1:{options.port}",
+            "--worker-class",
+            worker_class,
             "--workers",
             str(options.workers),
             "--threads",
@@ -187,40 +281,40 @@ def main() -> int:
         env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
         cwd=BASE_DIR,
     )
+    rates: dict[str, list[float]] = {name: [] for name, _, _ in ARMS}
     try:
-        time.sleep(3)
         base = f"http://127.0.0.1:{options.port}"
+        wait_until_serving(f"{base}/bench/bare", server)
         auth = {
             "Authorization": f"Bearer {tenant['api_key']}",
             "X-Tenant-ID": tenant["tenant_id"],
             "Content-Type": "application/json",
         }
         body = json.dumps(BODY)
-        vary = not options.same_recipient
 
-        def measure(path: str, seconds: int) -> float:
+        def measure(path: str, seconds: int, keyed: bool) -> float:
             return wrk(
                 f"{base}{path}",
                 seconds=seconds,
                 connections=options.connections,
                 headers=auth,
                 body=body,
-                vary_recipient=vary,
+                vary_recipient=not options.same_recipient,
+                keyed=keyed,
             )
 
         # warm every path, then alternate to spread the machine's noise over all
-        for path in ("/bench/bare", "/bench/durable", "/api/v1/conversations/send"):
-            measure(path, 2)
-        bare, durable, send = [], [], []
+        for _, path, keyed in ARMS:
+            measure(path, 2, keyed)
         for _ in range(options.rounds):
-            bare.append(measure("/bench/bare", options.seconds))
-            durable.append(measure("/bench/durable", options.seconds))
-            send.append(measure("/api/v1/conversations/send", options.seconds))
+            for name, path, keyed in ARMS:
+                rates[name].append(measure(path, options.seconds, keyed))
     finally:
         server.terminate()
         server.wait(20)
 
-    statements = count_statements(env, tenant)
+    statements = count_statements(env, tenant, keyed=True)
+    unkeyed = count_statements(env, tenant, keyed=False)
     drop = (
         "from tenants.models import Tenant as T; T.objects.get(public_id={!r}).delete(force_drop=1)"
     )
@@ -232,24 +326,35 @@ def main() -> int:
         "from django.db import connection\nfrom bench.urls import DURABLE_TABLE\n"
         "connection.cursor().execute(f'DROP TABLE IF EXISTS {DURABLE_TABLE}')",
     )
-    own = [s for s in statements if s.strip('" ').upper() not in ("BEGIN", "COMMIT", "ROLLBACK")]
-    best_bare, best_durable, best_send = max(bare), max(durable), max(send)
+
+    def ratios(numerator: str, denominator: str) -> list[float]:
+        return [a / b for a, b in zip(rates[numerator], rates[denominator], strict=True)]
+
+    def own(listed: list[str]) -> list[str]:
+        control = ("BEGIN", "COMMIT", "ROLLBACK")
+        return [s for s in listed if s.strip('" ').upper() not in control]
+
     print(
-        f"gunicorn: {options.workers} workers x {options.threads} threads; "
-        f"wrk: {options.connections} connections, "
-        f"{options.seconds}s x {len(bare)} rounds each; "
-        f"{'one recipient' if options.same_recipient else 'a random recipient per send'}"
+        f"gunicorn (deploy/gunicorn.conf.py): {options.workers} {worker_class} workers x "
+        f"{options.threads} threads; wrk: {options.connections} connections, "
+        f"{options.seconds}s x {options.rounds} interleaved rounds per arm; "
+        f"{'one recipient' if options.same_recipient else 'a random recipient per send'}; "
+        "sends with an Idempotency-Key each"
     )
-    print(f"bare Django JSON view  : {', '.join(f'{r:,.0f}' for r in bare)} requests/s")
-    print(f"one durable INSERT view: {', '.join(f'{r:,.0f}' for r in durable)} requests/s")
-    print(f"POST conversations/send: {', '.join(f'{r:,.0f}' for r in send)} requests/s")
-    print(f"ratio send / bare (best of each): {best_send / best_bare:.2f}")
+    for name, _, _ in ARMS:
+        listed = ", ".join(f"{rate:,.0f}" for rate in rates[name])
+        print(
+            f"{LABELS[name]:<24}: {listed} requests/s "
+            f"(median {statistics.median(rates[name]):,.0f})"
+        )
+    print("ratios per round, median (lowest-highest):")
+    print(f"  send / durable INSERT : {spread(ratios('send', 'durable'))}  (aim: >= 0.6)")
+    print(f"  send / bare           : {spread(ratios('send', 'bare'))}")
+    print(f"  limiter on / off      : {spread(ratios('send', 'unlimited'))}  (aim: >= 0.95)")
     print(
-        f"ratio send / durable INSERT (best of each): {best_send / best_durable:.2f}  (aim: >= 0.6)"
-    )
-    print(
-        f"SQL statements per warm send: {len(own)} (+ {len(statements) - len(own)} "
-        f"transaction control)  (aim: <= 4)"
+        f"SQL statements per warm send with a key: {len(own(statements))} "
+        f"(+ {len(statements) - len(own(statements))} transaction control); "
+        f"without: {len(own(unkeyed))} (+ {len(unkeyed) - len(own(unkeyed))})"
     )
     for statement in statements:
         print(f"    {statement}")

@@ -3,6 +3,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
+from conversations.views import SendMessageView
+from engium.ratelimit import MovingWindowLimiter, Permit
 from engium.urls import urlpatterns as product_urlpatterns
 
 
@@ -30,8 +32,29 @@ def durable(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"id": "sess_bench", "status": "active", "channel": "whatsapp"}, status=201)
 
 
+class NoLimiter(MovingWindowLimiter):
+    """Accepts every request without asking Redis: the send with its rate limiter off."""
+
+    def __init__(self) -> None:
+        super().__init__("bench:unlimited")
+
+    def take(self, subject: str, *, limit: int) -> Permit:
+        return Permit(accepted=True, limit=limit, remaining=None, reset_seconds=None)
+
+    def give_back(self, permit: Permit) -> None:
+        return None
+
+
+class UnlimitedSendView(SendMessageView):
+    """The send exactly as the API serves it, but for its rate limiter (under /api/v1/, so
+    authentication and the tenant's schema work as for the send)."""
+
+    limiter = NoLimiter()
+
+
 urlpatterns = [
     path("bench/bare", bare),
     path("bench/durable", durable),
+    path("api/v1/bench/send-unlimited", UnlimitedSendView.as_view()),
     *product_urlpatterns,
 ]

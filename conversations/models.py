@@ -226,8 +226,8 @@ class MessageStatusChange(models.Model):
 class IdempotencyKey(models.Model):
     """A send made with an ``Idempotency-Key``, kept 24 h (docs/api.md#idempotency).
 
-    The row is claimed in the send's transaction and holds the answer once it is made: a
-    request with the same key waits for that transaction, then answers the stored answer
+    The row is written, with the answer, by the send's one statement: a request with the
+    same key waits on the key until that statement commits, then answers the stored answer
     (same body) or, for a different body, ``409 idempotency_conflict``.
     """
 

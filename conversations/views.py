@@ -56,6 +56,8 @@ def _answer(answer: idempotency.Answer, *, headers: dict[str, str] | None = None
 
 
 class SendMessageView(EngiumAPIView):
+    limiter: MovingWindowLimiter = SEND_LIMITER
+
     @extend_schema(
         operation_id="conversations_send",
         summary="Send a message",
@@ -98,38 +100,41 @@ class SendMessageView(EngiumAPIView):
     def post(self, request: Request) -> Response:
         tenant = request.tenant  # type: ignore[attr-defined]
         key = request.headers.get("Idempotency-Key")
-        request_hash = ""
+        claim = None
         if key is not None:
-            key = idempotency.check_key(key)
-            request_hash = idempotency.fingerprint(request.data)
-            # A replay answers even at the limit, and does not count against it.
-            stored = idempotency.find_answer(key, request_hash)
+            claim = idempotency.Claim(
+                key=idempotency.check_key(key),
+                request_hash=idempotency.fingerprint(request.data),
+                render=render_send_result,
+            )
+        permit = self.limiter.take(tenant.public_id, limit=tenant.effective_rate_limit)
+        if not permit.accepted:
+            # A replay answers even at the limit (and does not count against it).
+            stored = idempotency.find_answer(claim.key, claim.request_hash) if claim else None
             if stored is not None:
                 return _answer(stored)
-        permit = SEND_LIMITER.take(tenant.public_id, limit=tenant.effective_rate_limit)
-        if not permit.accepted:
             raise RateLimited(
                 f"The limit of {permit.limit} messages per minute is reached; retry in "
                 f"{permit.reset_seconds} s.",
                 headers={**permit.headers(), "Retry-After": str(permit.reset_seconds)},
             )
         try:
-            if key is None:
-                answer = self._send()
+            if claim is None:
+                answer = self._send(None)
             else:
-                answer = idempotency.answer_once(key, request_hash, self._send)
+                answer = idempotency.send_once(claim, lambda: self._send(claim))
         except Exception as error:
             # Nothing was created: the request gives its place in the window back.
-            SEND_LIMITER.give_back(permit)
+            self.limiter.give_back(permit)
             if isinstance(error, EngiumError):
                 error.headers.update(permit.headers())
             raise
-        if answer.replayed:  # another request with this key sent it meanwhile
-            SEND_LIMITER.give_back(permit)
+        if answer.replayed:  # the key's first request sent it: a replay does not count
+            self.limiter.give_back(permit)
             return _answer(answer)
         return _answer(answer, headers=permit.headers())
 
-    def _send(self) -> idempotency.Answer:
+    def _send(self, claim: idempotency.Claim | None) -> idempotency.Answer:
         data = self.parse_body(SendMessageSerializer)
         content = data["message"]
         message = services.send_message(
@@ -143,6 +148,7 @@ class SendMessageView(EngiumAPIView):
             ),
             agent_role_id=str(data["agent_role_id"]) if data.get("agent_role_id") else None,
             default_language=self.request.tenant.default_language,  # type: ignore[attr-defined]
+            claim=claim,
         )
         return idempotency.Answer(status=status.HTTP_201_CREATED, body=render_send_result(message))
 

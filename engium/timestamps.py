@@ -8,3 +8,15 @@ from datetime import datetime
 def iso_time(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``; None stays None."""
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def iso_time_sql(expression: str) -> str:
+    """SQL writing the ``timestamptz`` ``expression`` as `iso_time` writes it in Python.
+
+    Microseconds are written when not zero (as ``datetime.isoformat`` does), always as six
+    digits; the zone is UTC, written ``Z``.
+    """
+    return (
+        f"replace(to_char({expression} AT TIME ZONE 'UTC', "
+        """'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', '') || 'Z'"""
+    )

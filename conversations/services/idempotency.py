@@ -4,11 +4,16 @@ Kept per tenant (in its schema) for `KEEP`. The contract (docs/api.md#idempotenc
 
 * the same key and the same body answer the first answer again (same status and body);
 * the same key and another body answer ``409 idempotency_conflict``;
-* requests with one key made at the same time create exactly one message: the first claims
-  the key in its transaction, and the others wait on the key's row until it commits, then
-  answer its stored answer;
-* a send that fails (any 4xx) keeps nothing: its transaction, claim included, is rolled
-  back, so the client may correct it and retry with the same key.
+* requests with one key made at the same time create exactly one message;
+* a send that fails (any 4xx) keeps nothing, so the client may correct it and retry with
+  the same key.
+
+How: the send's one statement (`conversations.services.messages`) inserts the key's row,
+with the answer, next to the message, so both commit together or neither does. A second
+request with the key runs the same statement, which waits on the key's unique index
+until the first commits, then fails as a whole (creating nothing): it reads the row the
+first committed and answers that (`send_once`). Replays cost no SQL on the way in; a
+read happens only when a key turns out to be used already.
 
 "The same body" means the same JSON value: key order and white space do not matter.
 """
@@ -20,13 +25,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
 from django.utils import timezone
 
 from conversations.models import IdempotencyKey
-from engium.exceptions import IdempotencyConflict, ValidationFailed
+from engium.exceptions import EngiumError, IdempotencyConflict, ValidationFailed
+
+if TYPE_CHECKING:
+    from conversations.models import Message
 
 KEEP = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -37,6 +44,20 @@ class Answer:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key the send's statement claims, and how the send's answer renders a message
+    (the API's renderer: the service does not know the API's shapes)."""
+
+    key: str
+    request_hash: str
+    render: Callable[[Message], dict[str, Any]]
+
+
+class KeyTaken(Exception):
+    """The key's row exists: another send with it committed first (or it awaits the purge)."""
 
 
 def check_key(key: str) -> str:
@@ -62,21 +83,32 @@ def find_answer(key: str, request_hash: str) -> Answer | None:
     return _answer_of(row, request_hash)
 
 
-def answer_once(key: str, request_hash: str, make: Callable[[], Answer]) -> Answer:
-    """Run ``make`` (the send) once for ``key``: or the stored answer when it already ran.
+def send_once(claim: Claim, send: Callable[[], Answer]) -> Answer:
+    """Run ``send``, whose statement claims ``claim.key``; or answer what the key answered.
 
-    ``make`` runs inside the transaction that claims the key, so the send and its claim
-    commit together, or neither does.
+    A send refused before its statement (a client error) first looks for the key's answer:
+    a replay answers as the first request did even if, say, its channel was removed since.
     """
-    with transaction.atomic():
-        if not _claim(key, request_hash):
-            row = IdempotencyKey.objects.get(key=key)
-            return _answer_of(row, request_hash)
-        answer = make()
-        IdempotencyKey.objects.filter(key=key).update(
-            status_code=answer.status, response=answer.body
-        )
-    return answer
+    for _ in range(3):
+        try:
+            return send()
+        except KeyTaken:
+            row = IdempotencyKey.objects.filter(key=claim.key).first()
+            if row is None:
+                continue  # purged in between: the key is free again
+            if row.created_at < timezone.now() - KEEP:
+                # Expired, not yet purged: forget it, and send afresh.
+                IdempotencyKey.objects.filter(
+                    key=claim.key, created_at__lt=timezone.now() - KEEP
+                ).delete()
+                continue
+            return _answer_of(row, claim.request_hash)
+        except EngiumError:
+            stored = find_answer(claim.key, claim.request_hash)
+            if stored is not None:
+                return stored
+            raise
+    raise IdempotencyConflict("A request with this Idempotency-Key is still being processed.")
 
 
 def purge_idempotency_keys(*, now: Any = None) -> int:
@@ -84,29 +116,6 @@ def purge_idempotency_keys(*, now: Any = None) -> int:
     cutoff = (now or timezone.now()) - KEEP
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted
-
-
-def _claim(key: str, request_hash: str) -> bool:
-    """Insert the key's row, or take over one that has expired; False if it is held.
-
-    A row inserted by a transaction still open makes this wait for it (the primary key):
-    that is how concurrent requests with one key are serialised.
-    """
-    table = IdempotencyKey._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (key, request_hash, status_code, response, created_at)
-            VALUES (%s, %s, NULL, NULL, %s)
-            ON CONFLICT (key) DO UPDATE
-                SET request_hash = EXCLUDED.request_hash, status_code = NULL,
-                    response = NULL, created_at = EXCLUDED.created_at
-                WHERE {table}.created_at < %s
-            RETURNING key
-            """,  # noqa: S608  (the table name comes from the model)
-            [key, request_hash, timezone.now(), timezone.now() - KEEP],
-        )
-        return cursor.fetchone() is not None
 
 
 def _answer_of(row: IdempotencyKey, request_hash: str) -> Answer:

@@ -19,6 +19,7 @@ from conversations.models import (
     AgentTurn,
     Conversation,
     ConversationStatus,
+    IdempotencyKey,
     Message,
     MessageDirection,
     MessageStatus,
@@ -30,11 +31,13 @@ from conversations.routing import forget_routing, get_routing
 from conversations.services.agent_dispatch import dispatch_agent_turn
 from conversations.services.delivery import DISPATCH_MESSAGES
 from conversations.services.dispatch import leave_for_the_sweep
+from conversations.services.idempotency import Claim, KeyTaken
 from engium import outbox
 from engium.exceptions import AgentRoleNotFound, ChannelNotConfigured, OutsideSessionWindow
 from engium.ids import new_id
+from engium.postgresql import prepared_cursor
 from engium.tenancy import current_schema
-from engium.timestamps import iso_time
+from engium.timestamps import iso_time, iso_time_sql
 from integrations.models import Integration
 from integrations.providers.base import InboundMessage
 from media.services import check_media_for_send
@@ -72,6 +75,7 @@ def send_message(
     agent_role_id: str | None = None,
     default_language: str | None = None,
     in_reply_to: str | None = None,
+    claim: Claim | None = None,
 ) -> Message:
     """Queue an outbound message in the current tenant; returns it with its conversation.
 
@@ -86,7 +90,9 @@ def send_message(
     message row and its delivery request (``next_attempt_at``, waiting for dispatch) are
     recorded in one statement; the tenant's dispatcher is woken after that
     (`engium.outbox.submit`, batched per tenant), and if the broker is down then, the
-    outbox sweep dispatches it later: an accepted message is never lost.
+    outbox sweep dispatches it later: an accepted message is never lost. With a ``claim``, the same
+    statement records the Idempotency-Key and the answer, or fails as a whole with
+    `KeyTaken` (`conversations.services.idempotency`).
     """
     recipient = normalize_recipient(recipient)
     if agent_role_id is not None and not AgentRole.objects.filter(pk=agent_role_id).exists():
@@ -133,6 +139,7 @@ def send_message(
                 status=MessageStatus.QUEUED,
                 content=content,
                 in_reply_to=in_reply_to,
+                claim=claim,
             )
             break
         except IntegrityError as exc:
@@ -240,7 +247,7 @@ def receive_message(integration: Integration, inbound: InboundMessage) -> Messag
 # An inbound message on an active conversation with an agent role (its own, or the tenant's
 # default) owes an agent turn: the message row is that turn's outbox entry.
 _AGENT_TURN_OWED = (
-    "(%(direction)s = 'inbound' AND conversation.status = 'active' "
+    "(%(direction)s::varchar = 'inbound' AND conversation.status = 'active' "
     "AND COALESCE(conversation.agent_role_id, %(new_agent_role_id)s::uuid) IS NOT NULL)"
 )
 CONVERSATION_VALUES = {
@@ -295,6 +302,20 @@ MESSAGE_EVENT_VALUES = {
     "to_jsonb(message.conversation_id))",
     "created_at": "%(at)s",
 }
+# With an Idempotency-Key: its row, holding the send's answer. Python renders the answer
+# before the statement (`Claim.render`, the API's shape of a send); only the statement knows
+# the conversation the message joined, so it writes that conversation's own fields.
+IDEMPOTENCY_VALUES = {
+    "key": "%(idempotency_key)s",
+    "request_hash": "%(request_hash)s",
+    "status_code": "201",
+    "response": "jsonb_set(%(answer)s::jsonb || jsonb_build_object("
+    "'id', conversation.id, 'status', conversation.status, "
+    "'agent_role_id', conversation.agent_role_id::text, "
+    f"'created_at', {iso_time_sql('conversation.created_at')}), "
+    "'{message,conversation_id}', to_jsonb(conversation.id))",
+    "created_at": "%(at)s",
+}
 
 
 def _columns(model: type[Model], values: dict[str, str]) -> tuple[str, str]:
@@ -303,7 +324,7 @@ def _columns(model: type[Model], values: dict[str, str]) -> tuple[str, str]:
     return ", ".join(columns), ", ".join(values[column] for column in columns)
 
 
-def _record_sql() -> str:
+def _record_sql(*, keyed: bool = False) -> str:
     conversation_columns, conversation_values = _columns(Conversation, CONVERSATION_VALUES)
     message_columns, message_values = _columns(Message, MESSAGE_VALUES)
     step_columns, step_values = _columns(MessageStatusChange, STATUS_CHANGE_VALUES)
@@ -314,6 +335,14 @@ def _record_sql() -> str:
     conversations = Conversation._meta.db_table
     # What the webhook fan-out needs of an event; its subject is the object it describes.
     event_subject = "id, type, data->>'id' AS subject_id, created_at"
+    claim = ""
+    if keyed:
+        key_columns, key_values = _columns(IdempotencyKey, IDEMPOTENCY_VALUES)
+        claim = f"""
+, claim AS (
+    INSERT INTO {IdempotencyKey._meta.db_table} ({key_columns})
+    SELECT {key_values} FROM conversation
+)"""  # noqa: S608  (identifiers come from the model, values are parameters)
     return f"""
 WITH conversation AS (
     INSERT INTO {conversations} ({conversation_columns})
@@ -336,11 +365,11 @@ WITH conversation AS (
     RETURNING {event_subject}
 ), message_event AS (
     INSERT INTO {Event._meta.db_table} ({event_columns})
-    SELECT {message_event_values} FROM message WHERE %(message_event_type)s IS NOT NULL
+    SELECT {message_event_values} FROM message WHERE %(message_event_type)s::varchar IS NOT NULL
     RETURNING {event_subject}
 ), deliveries AS (
     {fan_out_sql("SELECT * FROM conversation_event UNION ALL SELECT * FROM message_event")}
-)
+){claim}
 SELECT id, status, agent_role_id, created_at, inserted, ARRAY(SELECT id FROM deliveries),
        (SELECT agent_turn FROM message)
 FROM conversation
@@ -348,6 +377,8 @@ FROM conversation
 
 
 _RECORD_SQL = _record_sql()
+# The same, also claiming an Idempotency-Key: a key already used fails it as a whole.
+_RECORD_KEYED_SQL = _record_sql(keyed=True)
 
 
 def _record_message(
@@ -362,6 +393,7 @@ def _record_message(
     content: MessageContent,
     provider_message_id: str = "",
     in_reply_to: str | None = None,
+    claim: Claim | None = None,
 ) -> Message:
     """Record one message on the open conversation for (channel, recipient), opened if needed.
 
@@ -403,45 +435,52 @@ def _record_message(
         updated_at=now,
     )
     message_event = None if outbound else EventType.MESSAGE_RECEIVED
+    message.conversation = conversation  # its ID is replaced by the one the statement joins
+    params = {
+        "conversation_id": conversation.id,
+        "message_id": message.id,
+        "channel": channel,
+        "recipient": recipient,
+        "integration_id": integration_id,
+        "agent_role_id": agent_role_id,
+        "new_agent_role_id": conversation.agent_role_id,
+        "direction": direction,
+        "status": status,
+        "text": content.text,
+        "media_url": content.media_url,
+        "media_type": content.media_type,
+        "template": json.dumps(content.template) if content.template is not None else None,
+        "provider_template": (
+            json.dumps(content.provider_template) if content.provider_template is not None else None
+        ),
+        "details": json.dumps(content.details) if content.details is not None else None,
+        "provider_message_id": provider_message_id,
+        "in_reply_to_id": in_reply_to,
+        "next_attempt_at": message.next_attempt_at,
+        "at": now,
+        "conversation_status": ConversationStatus.ACTIVE.value,
+        "conversation_event_id": new_id("evt"),
+        "conversation_event_type": EventType.CONVERSATION_CREATED.value,
+        "conversation_data": json.dumps(conversation_payload(conversation)),
+        "message_event_id": new_id("evt"),
+        "message_event_type": message_event and message_event.value,
+        "message_data": json.dumps(message_payload(message)) if message_event else None,
+    }
+    if claim is not None:
+        params["idempotency_key"] = claim.key
+        params["request_hash"] = claim.request_hash
+        params["answer"] = json.dumps(claim.render(message))
     # One statement is atomic on its own; inside a caller's transaction, a savepoint keeps
     # a failed statement from aborting it.
+    # Prepared once per connection: PostgreSQL does not parse and plan it again per send.
     guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    with guard, connection.cursor() as cursor:
-        cursor.execute(
-            _RECORD_SQL,
-            {
-                "conversation_id": conversation.id,
-                "message_id": message.id,
-                "channel": channel,
-                "recipient": recipient,
-                "integration_id": integration_id,
-                "agent_role_id": agent_role_id,
-                "new_agent_role_id": conversation.agent_role_id,
-                "direction": direction,
-                "status": status,
-                "text": content.text,
-                "media_url": content.media_url,
-                "media_type": content.media_type,
-                "template": json.dumps(content.template) if content.template is not None else None,
-                "provider_template": (
-                    json.dumps(content.provider_template)
-                    if content.provider_template is not None
-                    else None
-                ),
-                "details": json.dumps(content.details) if content.details is not None else None,
-                "provider_message_id": provider_message_id,
-                "in_reply_to_id": in_reply_to,
-                "next_attempt_at": message.next_attempt_at,
-                "at": now,
-                "conversation_status": ConversationStatus.ACTIVE.value,
-                "conversation_event_id": new_id("evt"),
-                "conversation_event_type": EventType.CONVERSATION_CREATED.value,
-                "conversation_data": json.dumps(conversation_payload(conversation)),
-                "message_event_id": new_id("evt"),
-                "message_event_type": message_event and message_event.value,
-                "message_data": json.dumps(message_payload(message)) if message_event else None,
-            },
-        )
+    with guard, prepared_cursor() as cursor:
+        try:
+            cursor.execute(_RECORD_SQL if claim is None else _RECORD_KEYED_SQL, params)
+        except IntegrityError as exc:
+            if claim is not None and _is_key_taken(exc):
+                raise KeyTaken(claim.key) from exc
+            raise
         conversation_id, conversation_status, role_id, created_at, _, deliveries, agent_turn = (
             cursor.fetchone()
         )
@@ -461,3 +500,12 @@ def _record_message(
     message.conversation = conversation
     message._state.adding = False
     return message
+
+
+def _is_key_taken(error: IntegrityError) -> bool:
+    """Whether ``error`` is the Idempotency-Key's row already existing (its primary key)."""
+    cause = error.__cause__
+    return (
+        isinstance(cause, psycopg.errors.UniqueViolation)
+        and cause.diag.table_name == IdempotencyKey._meta.db_table
+    )

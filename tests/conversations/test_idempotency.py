@@ -7,10 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from agents.models import AgentRole
 from conversations.models import IdempotencyKey, Message
 from conversations.services.idempotency import purge_idempotency_keys
+from integrations.services import remove_integration
 from tests.conftest import ApiClient, TenantFixture, error_of, make_tenant
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +134,61 @@ def test_the_purge_forgets_expired_keys_only(api: ApiClient, tenant_a: TenantFix
         )
         assert purge_idempotency_keys() == 1
         assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new-key"]
+
+
+def test_a_replay_of_a_send_that_joined_an_open_conversation_answers_the_same(
+    api: ApiClient, tenant_a: TenantFixture
+) -> None:
+    # given an open conversation with an agent role, opened by an earlier send
+    with tenant_a.schema():
+        AgentRole.objects.create(name="Support", instructions="Be kind.", is_default=True)
+    opened = api.send(tenant_a, channel="sms", recipient="+15550107401")
+    assert opened.status_code == 201
+
+    # when a send with a key joins it, and is repeated
+    body = {**BODY, "recipient": "+15550107401"}
+    first = send(api, tenant_a, "joins-1", body)
+    again = send(api, tenant_a, "joins-1", body)
+
+    # then the replay is the first answer: the conversation's own fields included
+    assert first.status_code == 201
+    assert first.json()["id"] == opened.json()["id"]
+    assert first.json()["created_at"] == opened.json()["created_at"]
+    assert first.json()["agent_role_id"] is not None
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+
+
+def test_a_replay_answers_the_first_answer_even_after_its_channel_is_gone(
+    api: ApiClient,
+) -> None:
+    tenant = make_tenant("Channel removed", channels=("sms",))
+    first = send(api, tenant, "order-1006")
+    assert first.status_code == 201
+    with tenant.schema():
+        remove_integration(tenant.integrations["sms"])
+    assert error_of(api.send(tenant, channel="sms"))["code"] == "channel_not_configured"
+
+    again = send(api, tenant, "order-1006")
+
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    # and another body under the key is still a conflict, not a channel error
+    other = send(api, tenant, "order-1006", {**BODY, "message": {"text": "Other"}})
+    assert error_of(other)["code"] == "idempotency_conflict"
+
+
+def test_a_send_with_a_key_claims_it_in_its_one_statement(
+    api: ApiClient, tenant_a: TenantFixture
+) -> None:
+    assert send(api, tenant_a, "warm-up").status_code == 201  # caches filled
+
+    with CaptureQueriesContext(connection) as queries:
+        assert send(api, tenant_a, "one-statement").status_code == 201
+
+    # Inside the test's transaction the statement runs in a savepoint, which checks its
+    # deferred foreign keys itself; on its own it runs in autocommit, with none of these.
+    in_savepoint = ("SAVEPOINT", "RELEASE SAVEPOINT", "SET CONSTRAINTS")
+    own = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(in_savepoint)]
+    assert len(own) == 1, own
+    assert IdempotencyKey._meta.db_table in own[0] and "conversations_message" in own[0]

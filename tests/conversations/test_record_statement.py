@@ -18,12 +18,13 @@ from django.db import IntegrityError, connection, models
 from django.db.models import NOT_PROVIDED
 
 from agents.models import AgentRole
-from conversations.models import Conversation, Message, MessageStatusChange
+from conversations.models import Conversation, IdempotencyKey, Message, MessageStatusChange
 from conversations.routing import get_routing
 from conversations.services import MessageContent, send_message
 from conversations.services.messages import (
     CONVERSATION_EVENT_VALUES,
     CONVERSATION_VALUES,
+    IDEMPOTENCY_VALUES,
     MESSAGE_EVENT_VALUES,
     MESSAGE_VALUES,
     STATUS_CHANGE_VALUES,
@@ -43,6 +44,7 @@ WRITTEN = [
     pytest.param(MessageStatusChange, STATUS_CHANGE_VALUES, id="status_change"),
     pytest.param(Event, CONVERSATION_EVENT_VALUES, id="conversation_event"),
     pytest.param(Event, MESSAGE_EVENT_VALUES, id="message_event"),
+    pytest.param(IdempotencyKey, IDEMPOTENCY_VALUES, id="idempotency_key"),
 ]
 
 

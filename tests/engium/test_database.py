@@ -1,0 +1,96 @@
+"""The database backend (`engium.postgresql`): its health check and prepared statements."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+from django.db.backends.postgresql.base import DatabaseWrapper as DjangoDatabaseWrapper
+
+from conversations.models import Message
+from conversations.services import MessageContent, send_message
+from tests.conftest import TenantFixture
+
+pytestmark = pytest.mark.django_db
+
+
+def backend_pid(wrapper: Any) -> int:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def checked(wrapper: Any) -> None:
+    """What Django does before a request: the health check, once per request."""
+    wrapper.health_check_done = False
+    wrapper.close_if_health_check_failed()
+
+
+@pytest.fixture
+def other() -> Any:
+    """A connection of its own (the test's runs the test's transaction)."""
+    wrapper = connections.create_connection("default")
+    wrapper.set_schema_to_public()
+    yield wrapper
+    wrapper.close()
+
+
+def test_a_healthy_idle_connection_is_kept_without_a_round_trip(
+    other: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = backend_pid(other)
+    round_trips = []
+    monkeypatch.setattr(
+        DjangoDatabaseWrapper, "is_usable", lambda self: round_trips.append(1) or True
+    )
+
+    checked(other)
+
+    assert other.connection is not None
+    assert round_trips == []
+    assert backend_pid(other) == pid
+
+
+def test_a_connection_the_server_ended_is_replaced_before_the_next_request(other: Any) -> None:
+    pid = backend_pid(other)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the server ends it asynchronously
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == 0:
+                break
+        time.sleep(0.05)
+
+    checked(other)
+
+    assert backend_pid(other) != pid  # a new connection, and no error
+
+
+def test_the_prepared_send_statement_writes_into_the_current_tenants_schema(
+    tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
+    # when one connection sends for two tenants in turn, more often than it takes to prepare
+    for index in range(4):
+        for tenant in (tenant_a, tenant_b):
+            with tenant.schema():
+                send_message(
+                    recipient=f"+1555010750{index}",
+                    channel="sms",
+                    content=MessageContent(text=f"for {tenant.tenant.name}"),
+                )
+
+    # then each tenant's schema holds its own messages only
+    for tenant in (tenant_a, tenant_b):
+        with tenant.schema():
+            texts = set(Message.objects.values_list("text", flat=True))
+        assert texts == {f"for {tenant.tenant.name}"}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%INSERT INTO conversations_conversation%"],
+        )
+        assert cursor.fetchone()[0] >= 1  # it was prepared, not parsed anew each time

@@ -1,0 +1,28 @@
+"""Times are written one way, whether Python or the database writes them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from django.db import connection
+
+from engium.timestamps import iso_time, iso_time_sql
+
+pytestmark = pytest.mark.django_db
+
+TIMES = [
+    datetime(2026, 11, 29, 16, 45, 11, 123456, tzinfo=UTC),
+    datetime(2026, 11, 29, 16, 45, 11, 0, tzinfo=UTC),  # isoformat leaves out the fraction
+    datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC),  # trailing zeros are kept
+    datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=UTC),
+    datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+]
+
+
+@pytest.mark.parametrize("value", TIMES, ids=[t.isoformat() for t in TIMES])
+def test_the_database_writes_a_time_as_iso_time_does(value: datetime) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {iso_time_sql('%s::timestamptz')}", [value])
+        [(written,)] = cursor.fetchall()
+    assert written == iso_time(value.astimezone(UTC))
