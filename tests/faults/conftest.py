@@ -107,6 +107,7 @@ class FaultStack:
         self.commands: dict[str, list[str]] = {}
         self.env: dict[str, str] = {}
         self.database_url = ""
+        self.revived: list[str] = []
 
     @property
     def base_url(self) -> str:
@@ -168,6 +169,17 @@ class FaultStack:
             if child.is_running():
                 child.kill()
         self.spawn(name)
+
+    def revive(self) -> list[str]:
+        """Start again any process that has exited, as its supervisor (systemd's
+        ``Restart=always``) does in production: a Celery worker on the Redis transport dies
+        of a broker connection lost while it holds unacknowledged tasks (kombu's
+        "Unrecoverable error"). Each restart is counted in ``revived``."""
+        restarted = [name for name, process in self.processes.items() if process.poll() is not None]
+        for name in restarted:
+            self.spawn(name)
+            self.revived.append(name)
+        return restarted
 
     def _web_up(self) -> bool:
         try:
