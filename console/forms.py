@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from agents.serializers import MAX_INSTRUCTIONS, MAX_KEYWORDS, MAX_KNOWLEDGE, MAX_NAME
+from agents.serializers import MAX_INSTRUCTIONS, MAX_KEYWORDS, MAX_NAME
 from conversations.recipients import normalize_recipient
 from engium.exceptions import EngiumError
 from integrations.models import Channel
@@ -331,9 +331,11 @@ class AgentRoleForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         if self.is_bound:
+            # Every posted row (Django bounds the number of fields): too many entries are
+            # refused by the serializer, never silently dropped.
             indices = sorted(
                 {int(m.group(1)) for key in self.data if (m := KNOWLEDGE_FIELD.match(key))}
-            )[: MAX_KNOWLEDGE + BLANK_KNOWLEDGE_ROWS]
+            )
         else:
             entries = knowledge or []
             indices = list(range(len(entries) + BLANK_KNOWLEDGE_ROWS))

@@ -63,7 +63,7 @@
         if (next) { event.preventDefault(); select(next, true); }
       });
     });
-    select(box.querySelector("[data-error]") || tabs[0], false);
+    select(box.querySelector("[data-error]") || box.querySelector("[data-filled]") || tabs[0], false);
   }
 
   // A body's preview and variables follow its text as it is typed.

@@ -265,6 +265,21 @@ def test_a_bad_agent_role_shows_the_error_on_its_field_and_changes_nothing(
         assert not AgentRole.objects.exists()
 
 
+def test_too_many_knowledge_entries_are_refused_not_dropped(
+    owner: Client, tenant_a: TenantFixture
+) -> None:
+    rows = {
+        f"knowledge-{i}-{part}": f"{part} {i}"
+        for i in range(201)
+        for part in ("question", "answer")
+    }
+    answer = owner.post("/console/settings/agent-roles/", _role_form(**rows))
+    assert answer.status_code == 400
+    assert "200" in " ".join(answer.context["form"].non_field_errors())
+    with tenant_a.schema():
+        assert not AgentRole.objects.exists()
+
+
 def test_another_tenants_template_and_role_are_not_found(
     owner: Client, tenant_b: TenantFixture
 ) -> None:
