@@ -33,6 +33,7 @@ class Permission(enum.StrEnum):
     READ = "read"  # every page: overview, conversations, settings (read only)
     OPERATE = "operate"  # act on conversations (hand back to the agent)
     MANAGE_KEYS = "manage_keys"  # create and revoke API keys
+    MANAGE_CONTENT = "manage_content"  # message templates and agent roles
     MANAGE_SETTINGS = "manage_settings"  # integrations and webhooks
     MANAGE_MEMBERS = "manage_members"  # invite, change roles, remove
 
@@ -41,9 +42,17 @@ class Permission(enum.StrEnum):
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
     Role.ADMIN: frozenset(
-        {Permission.READ, Permission.OPERATE, Permission.MANAGE_KEYS, Permission.MANAGE_SETTINGS}
+        {
+            Permission.READ,
+            Permission.OPERATE,
+            Permission.MANAGE_KEYS,
+            Permission.MANAGE_CONTENT,
+            Permission.MANAGE_SETTINGS,
+        }
     ),
-    Role.DEVELOPER: frozenset({Permission.READ, Permission.OPERATE, Permission.MANAGE_KEYS}),
+    Role.DEVELOPER: frozenset(
+        {Permission.READ, Permission.OPERATE, Permission.MANAGE_KEYS, Permission.MANAGE_CONTENT}
+    ),
     Role.VIEWER: frozenset({Permission.READ}),
 }
 
@@ -70,6 +79,10 @@ class ConsoleContext:
     @property
     def can_manage_keys(self) -> bool:
         return self.can(Permission.MANAGE_KEYS)
+
+    @property
+    def can_manage_content(self) -> bool:
+        return self.can(Permission.MANAGE_CONTENT)
 
     @property
     def can_manage_settings(self) -> bool:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from agents.serializers import MAX_INSTRUCTIONS, MAX_KEYWORDS, MAX_NAME
 from conversations.recipients import normalize_recipient
 from engium.exceptions import EngiumError
 from integrations.models import Channel
-from tenants.models import Role
+from message_templates.models import TemplateCategory
+from message_templates.rendering import MAX_BODY_LENGTH
+from message_templates.serializers import NAME_PATTERN
+from tenants.models import Language, Role
 from webhooks.models import SUBSCRIBABLE_EVENTS, DeliveryStatus, EventType
 
 
@@ -224,3 +229,187 @@ class ConversationFilterForm(forms.Form):
             return normalize_recipient(value)
         except EngiumError as exc:
             raise forms.ValidationError(exc.message) from exc
+
+
+# ----------------------------------------------------------------------------------------
+# Message templates and agent roles
+# ----------------------------------------------------------------------------------------
+#: the languages written right to left
+RTL_LANGUAGES = frozenset({Language.AR.value})
+
+
+def body_field_name(language: str) -> str:
+    return f"body_{language}"
+
+
+class TemplateForm(forms.Form):
+    """A template's name, category and one body per language (an empty body: no such
+    language). The bodies are checked by `message_templates.services`; its errors land on
+    the body they name (``bodies.ar`` → ``body_ar``)."""
+
+    name = forms.RegexField(
+        regex=NAME_PATTERN,
+        max_length=512,
+        help_text="Lowercase letters, digits and _ (WhatsApp's rule); it cannot change later.",
+        error_messages={"invalid": "Use lowercase letters, digits and _ only."},
+    )
+    category = forms.ChoiceField(choices=TemplateCategory.choices)
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.editing = editing
+        if editing:
+            self.fields["name"].disabled = True
+            self.fields[
+                "name"
+            ].help_text = "WhatsApp knows a template by its name: it cannot change."
+        for language, label in Language.choices:
+            attrs = {"lang": language.replace("_", "-"), "rows": 5, "dir": "auto"}
+            if language in RTL_LANGUAGES:
+                attrs["dir"] = "rtl"
+            self.fields[body_field_name(language)] = forms.CharField(
+                label=f"{label} body",
+                required=False,
+                strip=False,
+                max_length=MAX_BODY_LENGTH,
+                widget=forms.Textarea(attrs=attrs),
+            )
+
+    def bodies(self) -> dict[str, str]:
+        """The non-empty bodies, by language, exactly as typed."""
+        return {
+            language: text
+            for language in Language.values
+            if (text := self.cleaned_data.get(body_field_name(language)) or "").strip()
+        }
+
+    def add_service_error(self, error: EngiumError) -> None:
+        field = getattr(error, "field", None) or ""
+        if field.startswith("bodies."):
+            field = body_field_name(field.removeprefix("bodies."))
+        self.add_error(field if field in self.fields else None, error.message)
+
+
+KNOWLEDGE_FIELD = re.compile(r"^knowledge-(\d{1,4})-(question|answer)$")
+#: blank knowledge rows offered below the entries (more: "Add an entry", or save and edit)
+BLANK_KNOWLEDGE_ROWS = 2
+
+
+class AgentRoleForm(forms.Form):
+    """An agent role's fields, hand-off keywords one per line, and knowledge rows
+    (``knowledge-<n>-question`` / ``-answer``; a row left empty is dropped). The fields are
+    checked by the agent role API's own serializer (`agents.serializers`)."""
+
+    name = forms.CharField(max_length=MAX_NAME, strip=False)
+    instructions = forms.CharField(
+        max_length=MAX_INSTRUCTIONS,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 6, "dir": "auto"}),
+        help_text="Who the agent is and how it answers.",
+    )
+    language = forms.ChoiceField(
+        choices=Language.choices, help_text="The language the agent answers in."
+    )
+    greeting = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2, "dir": "auto"}),
+        help_text="Sent when a conversation starts (optional).",
+    )
+    handoff_keywords = forms.CharField(
+        label="Hand-off keywords",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "dir": "auto"}),
+        help_text=(
+            f"One word or phrase per line (at most {MAX_KEYWORDS}): an inbound message "
+            "containing one hands the conversation to a person."
+        ),
+    )
+
+    def __init__(
+        self, *args: Any, knowledge: list[dict[str, str]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            # Every posted row (Django bounds the number of fields): too many entries are
+            # refused by the serializer, never silently dropped.
+            indices = sorted(
+                {int(m.group(1)) for key in self.data if (m := KNOWLEDGE_FIELD.match(key))}
+            )
+        else:
+            entries = knowledge or []
+            indices = list(range(len(entries) + BLANK_KNOWLEDGE_ROWS))
+            for index, entry in enumerate(entries):
+                self.initial[f"knowledge-{index}-question"] = entry["question"]
+                self.initial[f"knowledge-{index}-answer"] = entry["answer"]
+        self.knowledge_indices = indices
+        for index in indices:
+            self.fields[f"knowledge-{index}-question"] = forms.CharField(
+                label="Question",
+                required=False,
+                strip=False,
+                widget=forms.TextInput(attrs={"dir": "auto"}),
+            )
+            self.fields[f"knowledge-{index}-answer"] = forms.CharField(
+                label="Answer",
+                required=False,
+                strip=False,
+                widget=forms.Textarea(attrs={"rows": 2, "dir": "auto"}),
+            )
+
+    @property
+    def main_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in ("name", "language", "instructions", "greeting")]
+
+    @property
+    def knowledge_rows(self) -> list[tuple[int, forms.BoundField, forms.BoundField]]:
+        return [
+            (index, self[f"knowledge-{index}-question"], self[f"knowledge-{index}-answer"])
+            for index in self.knowledge_indices
+        ]
+
+    def payload(self) -> dict[str, Any]:
+        """The role as the agent role API takes it (to validate with its serializer)."""
+        data = self.cleaned_data
+        keywords = [line.strip() for line in data["handoff_keywords"].splitlines()]
+        rows: list[tuple[int, dict[str, str]]] = []
+        for index in self.knowledge_indices:
+            question = data.get(f"knowledge-{index}-question") or ""
+            answer = data.get(f"knowledge-{index}-answer") or ""
+            if question.strip() or answer.strip():
+                rows.append((index, {"question": question, "answer": answer}))
+        self.knowledge_row_of_entry = [index for index, _ in rows]
+        return {
+            "name": data["name"],
+            "instructions": data["instructions"],
+            "language": data["language"],
+            "greeting": data["greeting"],
+            "handoff_keywords": [keyword for keyword in keywords if keyword],
+            "knowledge": [entry for _, entry in rows],
+        }
+
+    def add_serializer_errors(self, errors: dict[str, Any]) -> None:
+        """Put the serializer's errors on the fields (a knowledge entry's on its row)."""
+        for field, problems in errors.items():
+            if field == "knowledge" and isinstance(problems, dict | list):
+                # by position (a dict from the list field, a list from the entry serializer)
+                by_position = (
+                    problems.items() if isinstance(problems, dict) else enumerate(problems)
+                )
+                for position, problem in by_position:
+                    if isinstance(problem, dict):
+                        index = self.knowledge_row_of_entry[position]
+                        for part, messages in problem.items():
+                            row_field = f"knowledge-{index}-{part}"
+                            self.add_error(
+                                row_field if row_field in self.fields else None, messages
+                            )
+                    elif problem:
+                        texts = problem if isinstance(problem, list) else [problem]
+                        self.add_error(None, [f"Knowledge: {text}" for text in texts])
+                continue
+            if isinstance(problems, dict):  # a list field's errors by position
+                problems = [str(p) for ps in problems.values() for p in ps]
+            name = field if field in self.fields else None
+            messages = [str(problem) for problem in problems]
+            self.add_error(name, messages if name else [f"{field}: {m}" for m in messages])

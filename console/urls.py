@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from console.views import auth, conversations, integrations, keys, members, overview, webhooks
+from console.views import (
+    agents,
+    auth,
+    conversations,
+    integrations,
+    keys,
+    members,
+    overview,
+    templates,
+    webhooks,
+)
 
 app_name = "console"
 
@@ -65,6 +75,23 @@ urlpatterns = [
     ),
     path("settings/api-keys/", keys.key_list, name="keys"),
     path("settings/api-keys/<str:key_id>/revoke", keys.key_revoke, name="key_revoke"),
+    path("settings/templates/", templates.template_list, name="templates"),
+    path("settings/templates/<str:template_id>/", templates.template_detail, name="template"),
+    path(
+        "settings/templates/<str:template_id>/delete",
+        templates.template_delete,
+        name="template_delete",
+    ),
+    path("settings/agent-roles/", agents.role_list, name="agent_roles"),
+    path("settings/agent-roles/<uuid:role_id>/", agents.role_detail, name="agent_role"),
+    path(
+        "settings/agent-roles/<uuid:role_id>/make-default",
+        agents.role_make_default,
+        name="agent_role_default",
+    ),
+    path(
+        "settings/agent-roles/<uuid:role_id>/delete", agents.role_delete, name="agent_role_delete"
+    ),
     path("settings/members/", members.member_list, name="members"),
     path(
         "settings/members/<int:membership_id>/<slug:action>",

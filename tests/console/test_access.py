@@ -25,6 +25,8 @@ PAGES = [
     "/console/settings/integrations/",
     "/console/settings/webhooks/",
     "/console/settings/api-keys/",
+    "/console/settings/templates/",
+    "/console/settings/agent-roles/",
     "/console/settings/members/",
 ]
 

@@ -260,6 +260,47 @@ def test_an_owner_goes_from_login_to_a_message_read(
     visit.check("password-change")
     page.get_by_role("link", name="Back to the console").click()
 
+    # Templates: one with an English and an Arabic body (right to left), in the list.
+    page.get_by_role("link", name="Templates", exact=True).click()
+    page.get_by_role("link", name="New template").click()
+    page.get_by_label("Name").fill("order_ready")
+    page.get_by_label("Category").select_option("utility")
+    page.get_by_label("English body").fill("Hi {{first_name}}, your order is ready.")
+    page.get_by_role("tab", name="English").press("ArrowRight")  # keyboard: the next tab
+    expect(page.get_by_role("tab", name="Spanish")).to_be_focused()
+    expect(page.get_by_label("English body")).to_be_hidden()
+    page.get_by_role("tab", name="Arabic").click()
+    page.get_by_label("Arabic body").fill("مرحبا {{first_name}}، طلبك جاهز.")
+    preview = page.locator('#panel-ar [data-preview][dir="rtl"][lang="ar"]')
+    expect(preview.locator("mark")).to_have_text("{{first_name}}")
+    expect(page.locator("#panel-ar [data-variables]")).to_have_text("first_name")
+    visit.check("template-new")
+    page.get_by_role("button", name="Create template").click()
+    expect(page.get_by_role("status")).to_contain_text("Template order_ready created.")
+    page.get_by_role("link", name="Templates", exact=True).click()
+    row = page.locator('tr[data-template="order_ready"]')
+    expect(row).to_contain_text("ar · Approved")
+    expect(row).to_contain_text("en · Approved")
+    visit.check("templates")
+
+    # Agent roles: one with a knowledge entry; the first role is the default.
+    page.get_by_role("link", name="Agent roles", exact=True).click()
+    page.get_by_role("link", name="New agent role").click()
+    page.get_by_label("Name").fill("Support")
+    page.get_by_label("Instructions").fill("Answer questions about orders, briefly.")
+    page.get_by_label("Hand-off keywords").fill("human\nagent")
+    page.get_by_label("Question 1", exact=True).fill("When do you open?")
+    page.get_by_label("Answer 1", exact=True).fill("Every day at nine.")
+    page.get_by_role("button", name="Add an entry").click()
+    expect(page.get_by_label("Question 3", exact=True)).to_be_focused()
+    visit.check("agent-role-new")
+    page.get_by_role("button", name="Create agent role").click()
+    expect(page.get_by_role("status")).to_contain_text("Agent role Support created")
+    expect(page.get_by_label("Question 1", exact=True)).to_have_value("When do you open?")
+    page.get_by_role("link", name="Agent roles", exact=True).click()
+    expect(page.locator('tr[data-role="Support"]')).to_contain_text("default")
+    visit.check("agent-roles")
+
     # The overview now charts the send.
     page.get_by_role("link", name="Overview").click()
     expect(page.locator("figure.chart").first).to_contain_text("1 sends")
@@ -307,10 +348,14 @@ def test_a_viewer_cannot_change_settings(
                 await post(settings + "webhooks/", {url: "http://127.0.0.1:9/x", events: "*"}),
                 await post(settings + "api-keys/", {name: "forged"}),
                 await post(settings + "members/", {email: "x@example.com", role: "owner"}),
+                await post(settings + "templates/", {name: "forged", category: "utility",
+                                                     body_en: "Hi"}),
+                await post(settings + "agent-roles/", {name: "forged", instructions: "x",
+                                                       language: "en"}),
             ];
         }"""
     )
-    assert statuses == [403, 403, 403, 403]
+    assert statuses == [403] * 6
     visit.go("/console/settings/api-keys/")
     expect(page.get_by_text("forged")).to_have_count(0)
 
