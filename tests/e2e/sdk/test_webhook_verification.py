@@ -32,7 +32,9 @@ BODY = json.dumps(
 )
 
 
-def _headers(secret: str, body: str, *, msg_id: str = "evt_1", at: float | None = None) -> dict[str, str]:
+def _headers(
+    secret: str, body: str, *, msg_id: str = "evt_1", at: float | None = None
+) -> dict[str, str]:
     timestamp = datetime.fromtimestamp(at if at is not None else time.time(), tz=UTC)
     signature = Webhook(secret).sign(msg_id, timestamp, body)
     return {
@@ -60,7 +62,11 @@ def test_a_delivery_signed_by_the_official_library_verifies_into_a_typed_event(
 def test_our_signature_is_accepted_by_the_official_library(sdk: ModuleType) -> None:
     timestamp = int(time.time())
     signature = sdk.webhooks.sign(SECRET, "evt_2", timestamp, BODY)
-    headers = {"webhook-id": "evt_2", "webhook-timestamp": str(timestamp), "webhook-signature": signature}
+    headers = {
+        "webhook-id": "evt_2",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature,
+    }
     assert Webhook(SECRET).verify(BODY, headers)["type"] == "conversation.closed"
 
 
@@ -86,8 +92,17 @@ def test_headers_are_found_whatever_their_case_and_one_of_several_signatures_suf
         (lambda h, b: (h, b.replace("closed", "active")), "invalid_signature"),
         (lambda h, b: ({**h, "webhook-id": "evt_other"}, b), "invalid_signature"),
         (lambda h, b: ({**h, "webhook-signature": "v1,AAAA"}, b), "invalid_signature"),
-        (lambda h, b: ({**h, "webhook-signature": h["webhook-signature"].replace("v1,", "v2,")}, b), "invalid_signature"),
-        (lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b), "missing_header"),
+        (
+            lambda h, b: (
+                {**h, "webhook-signature": h["webhook-signature"].replace("v1,", "v2,")},
+                b,
+            ),
+            "invalid_signature",
+        ),
+        (
+            lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b),
+            "missing_header",
+        ),
         (lambda h, b: ({**h, "webhook-timestamp": "soon"}, b), "invalid_timestamp"),
     ],
 )

@@ -24,7 +24,7 @@ import pytest
 
 from tests.e2e.conftest import Stack, Tenant
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+BASE_DIR = Path(__file__).resolve().parents[3]
 SDK_DIR = BASE_DIR / "clients" / "python"
 SDK_PACKAGE = SDK_DIR / "src" / "engium"
 
@@ -77,7 +77,9 @@ class SdkRunner:
     site: Path
     workdir: Path
 
-    def run(self, code: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, code: str, env: dict[str, str], timeout: float = 90
+    ) -> subprocess.CompletedProcess[str]:
         script = self.workdir / "example.py"
         script.write_text(code)
         environment = {

@@ -6,7 +6,7 @@ import ast
 import subprocess
 import sys
 
-from tests.sdk.conftest import SDK_DIR, SDK_PACKAGE, SdkRunner
+from tests.e2e.sdk.conftest import SDK_DIR, SDK_PACKAGE, SdkRunner
 
 
 def test_the_sdk_imports_only_relatively_inside_its_package() -> None:
