@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import markdown
+import markdown  # type: ignore[import-untyped]  # no stubs shipped or mirrored
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 
@@ -75,7 +75,7 @@ def _read(path: Path) -> Page:
     title = _TITLE.search(text)
     if title is None:
         raise ValueError(f"{path.name}: a page starts with a '# Title' heading")
-    examples = []
+    examples: list[Example] = []
     for fence in _FENCE.finditer(text):
         if fence["run"]:
             if fence["language"] not in ("python", "sh"):
