@@ -63,11 +63,24 @@ class Credentials:
         )
 
 
-@pytest.fixture
-def credentials(stack: Stack, live_tenant: Tenant) -> Credentials:
-    """A fresh tenant of the running stack, with a sandbox integration on every channel."""
-    key = live_tenant.client.headers["Authorization"].removeprefix("Bearer ")
-    return Credentials(stack.base_url, live_tenant.id, key)
+def sandbox_tenant(stack: Stack, name: str) -> Tenant:
+    """A new tenant of the running stack, with a sandbox integration on every channel."""
+    tenant = Tenant(stack, stack.create_tenant(name))
+    for channel in ("whatsapp", "sms", "voice"):
+        answer = tenant.client.post(
+            "integrations", json={"channel": channel, "provider": "sandbox"}
+        )
+        assert answer.status_code == 201, answer.text
+    return tenant
+
+
+@pytest.fixture(scope="module")
+def credentials(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Credentials]:
+    """One tenant for a module's tests (each test uses recipients or filters of its own)."""
+    tenant = sandbox_tenant(stack, f"e2e {request.module.__name__}")
+    key = tenant.client.headers["Authorization"].removeprefix("Bearer ")
+    yield Credentials(stack.base_url, tenant.id, key)
+    tenant.client.close()
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -85,6 +84,7 @@ def test_the_first_message_is_delivered_read_and_its_webhooks_verify(
         deliveries = list(client.webhooks.deliveries.list(endpoint.id))
         assert {d.id for d in deliveries} == {e.id for e in events}
         assert all(d.status == "succeeded" and d.attempts[0].succeeded for d in deliveries)
+        client.webhooks.delete(endpoint.id)
 
 
 class DroppingProxy:
@@ -120,8 +120,9 @@ class DroppingProxy:
                 if drop:
                     with self._lock:
                         self.dropped += 1
-                    # RST, not FIN: as a connection lost on the way
-                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    # Shut down, not only closed: a close would wait for the thread that
+                    # reads the client's side, and the client would wait for its timeout.
+                    client.shutdown(socket.SHUT_RDWR)
                     break
                 client.sendall(data)
         except OSError:
@@ -277,9 +278,10 @@ def test_lists_iterate_over_every_page(sdk: ModuleType, credentials: Credentials
             client.conversations.send(recipient=f"+1555010450{n}", channel="sms", text=f"n{n}")
             for n in range(5)
         ]
-        pages = list(client.conversations.list(channel="sms", limit=2).pages())
-        listed = list(client.conversations.list(channel="sms", limit=2))
-        messages = list(client.messages.list(channel="sms", direction="outbound", limit=3))
+        since = sent[0].created_at
+        pages = list(client.conversations.list(created_after=since, limit=2).pages())
+        listed = list(client.conversations.list(created_after=since, limit=2))
+        messages = list(client.messages.list(created_after=since, direction="outbound", limit=3))
     assert [len(p.data) for p in pages] == [2, 2, 1]
     assert [p.has_more for p in pages] == [True, True, False]
     # newest first, every one exactly once
@@ -297,7 +299,8 @@ def test_media_upload_then_send_by_its_url(sdk: ModuleType, credentials: Credent
         )
         assert media.original_name == "dot.png" and media.origin == "upload"
         assert client.media.retrieve(media.id).sha256 == media.sha256
-        assert [m.id for m in client.media.list(media_type="image")] == [media.id]
+        listed = client.media.list(media_type="image", created_after=media.created_at)
+        assert [m.id for m in listed] == [media.id]
         sent = client.conversations.send(
             recipient="+15550104501",
             channel="whatsapp",
@@ -418,7 +421,7 @@ def test_the_async_client(sdk: ModuleType, credentials: Credentials) -> None:
             sent = await client.conversations.send(
                 recipient="+15550104801", channel="voice", text="Async hello"
             )
-            listed = [m async for m in client.messages.list(channel="voice", limit=1)]
+            listed = [m async for m in client.messages.list(conversation_id=sent.id, limit=1)]
             return await client.messages.retrieve(sent.message.id), listed
 
     message, listed = asyncio.run(scenario())

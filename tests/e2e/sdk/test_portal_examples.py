@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from portal.pages import EXAMPLE_BASE_URL, Example, all_examples
-from tests.e2e.conftest import Stack, Tenant
-from tests.e2e.sdk.conftest import SdkRunner
+from tests.e2e.conftest import Stack
+from tests.e2e.sdk.conftest import SdkRunner, sandbox_tenant
 from tests.http_server import ScriptedServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
@@ -41,12 +41,9 @@ class Reader:
 
 @pytest.fixture(scope="module")
 def reader(stack: Stack) -> Iterator[Reader]:
-    tenant = Tenant(stack, stack.create_tenant("e2e portal examples"))
+    tenant = sandbox_tenant(stack, "e2e portal examples")
     client = tenant.client
-    for channel in ("whatsapp", "sms", "voice"):
-        answer = client.post("integrations", json={"channel": channel, "provider": "sandbox"})
-        assert answer.status_code == 201, answer.text
-    integration_id = answer.json()["id"]
+    integration_id = client.get("integrations?channel=sms").json()["data"][0]["id"]
     sent = client.post(
         "conversations/send",
         json={"recipient": "+15550102999", "channel": "sms", "message": {"text": "Hi"}},
