@@ -1,6 +1,6 @@
 """The API's objects as typed dataclasses, field for field as the OpenAPI schema names them.
 
-``tests/sdk/test_models_match_schema.py`` (in the Engium repository) loads the live
+``tests/e2e/sdk/test_live.py`` (in the Engium repository) loads the live
 ``/api/v1/schema/`` and checks every model here against its schema: the same fields, no more,
 no fewer. Times are parsed into timezone-aware ``datetime``; a field the server adds in a later
 version is ignored rather than breaking an older SDK.
