@@ -115,12 +115,21 @@ class SdkRunner:
 @pytest.fixture(scope="session")
 def sdk_runner() -> Iterator[SdkRunner]:
     """`pip wheel ./clients/python`, installed into a folder of its own (httpx comes from the
-    venv, the SDK's only dependency)."""
+    venv, the SDK's only dependency). Built with the venv's hatchling (a dev dependency): no
+    index is needed."""
     with tempfile.TemporaryDirectory(prefix="engium-sdk-") as tmp:
         root = Path(tmp)
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
         subprocess.run(
-            [*pip, "wheel", "--no-deps", "--wheel-dir", str(root / "dist"), str(SDK_DIR)],
+            [
+                *pip,
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "--wheel-dir",
+                str(root / "dist"),
+                str(SDK_DIR),
+            ],
             check=True,
             capture_output=True,
         )
