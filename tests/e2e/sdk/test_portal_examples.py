@@ -13,7 +13,6 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -109,7 +108,3 @@ def test_the_portal_is_served_by_the_running_product_with_its_real_base_url(
     assert f"{stack.base_url}/api/v1/conversations/send" in page.text
     css = httpx.get(f"{stack.base_url}/static/portal/portal.css", timeout=20)
     assert css.status_code == 200 and ".portal-sidebar" in css.text
-
-
-def test_the_examples_are_the_files_on_disk() -> None:
-    assert {Path(e.page).name for e in all_examples()} >= {"getting-started", "webhooks"}
