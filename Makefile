@@ -36,6 +36,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	cd clients/python && ../../$(BIN)/mypy src && ../../$(BIN)/python scripts/generate_async.py --check
 	DJANGO_SETTINGS_MODULE=engium.settings.test $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	test ! -f .importlinter || $(BIN)/lint-imports
 

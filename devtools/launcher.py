@@ -219,6 +219,7 @@ def run() -> int:
     print(
         f"""
 Engium is running on http://localhost:{port}  (API docs: http://localhost:{port}/api/docs/)
+Developer portal: http://localhost:{port}/docs/  (Python SDK: pip install ./clients/python)
 Demo tenant: {demo["tenant_id"]}   API key: {demo["api_key"]}
 Console: http://localhost:{port}/console/
   email {demo["console_email"]}   password {demo["console_password"]}

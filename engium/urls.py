@@ -30,6 +30,8 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The developer portal: guides with examples (portal/pages/*.md).
+    path("docs/", include("portal.urls")),
     path("admin/", admin.site.urls),
     path("console/", include("console.urls")),
     path("healthz", health.healthz, name="healthz"),

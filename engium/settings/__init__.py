@@ -86,6 +86,8 @@ SHARED_APPS = [
     "django_htmx",
     # The tenant console (/console/) and the support admin of tenants' data; no models.
     "console",
+    # The developer portal at /docs/ (no models).
+    "portal",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
