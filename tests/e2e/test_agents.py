@@ -142,11 +142,15 @@ def test_an_inbound_message_received_while_the_broker_is_down_is_answered_after(
         stack.broker.start()
 
     # the sweep publishes the turn once the broker is back; the agent answers exactly once
+    # (a worker that died of the lost connection is started again, as its supervisor would)
     conversation_id = question["conversation_id"]
+
+    def answered() -> Any:
+        stack.revive()
+        return _outbound(live_tenant, conversation_id)
+
     try:
-        answers = wait_until(
-            lambda: _outbound(live_tenant, conversation_id), 60, "answered after the outage"
-        )
+        answers = wait_until(answered, 60, "answered after the outage")
     except AssertionError:
         print(stack.logs())
         raise
