@@ -21,6 +21,7 @@ from tenants.models import Language
 #: (`\Z`, written `$` in the schema: `$` also matches before a final line break)
 NAME_PATTERN = r"^[a-z0-9_]{1,512}\Z"
 _NAME_HELP = "Lowercase letters, digits and `_` (WhatsApp's rule), unique among live templates."
+_NAME_MESSAGE = "Use lowercase letters, digits and _ only."
 _BODIES_HELP = (
     "The text per language (`en`, `es`, `pt_BR`, `fr`, `de`, `it`, `ar`, `hi`, `id`), at most "
     f"{MAX_BODY_LENGTH} characters, with named variables such as `{{{{first_name}}}}`; every "
@@ -103,8 +104,12 @@ def _examples_field() -> BoundedDictField:
 
 
 class TemplateCreateSerializer(StrictSerializer):
-    name = serializers.RegexField(
-        NAME_PATTERN, max_length=512, trim_whitespace=False, help_text=_NAME_HELP
+    # A JSON string only (a RegexField would take 0 as "0"), taken exactly (no trimming).
+    name = StrictCharField(
+        max_length=512,
+        trim_whitespace=False,
+        validators=[RegexValidator(NAME_PATTERN, message=_NAME_MESSAGE)],
+        help_text=_NAME_HELP,
     )
     category = serializers.ChoiceField(choices=TemplateCategory.values)
     bodies = _BodiesField()
@@ -112,7 +117,7 @@ class TemplateCreateSerializer(StrictSerializer):
 
     def validate_name(self, value: Any) -> str:
         if not isinstance(value, str) or not re.match(NAME_PATTERN, value):
-            raise serializers.ValidationError("Use lowercase letters, digits and _ only.")
+            raise serializers.ValidationError(_NAME_MESSAGE)
         return value
 
 

@@ -400,6 +400,7 @@ def test_an_empty_agent_role_filter_is_refused(
         ({"bodies": {"en": "Hi\x00"}}, False),
         ({"name": "order_update\n"}, False),
         ({"name": " order_update"}, False),
+        ({"name": 0}, False),
         ({"examples": {"x": " "}}, False),
         (
             {"bodies": {"en": "Hi {{name}}", "es": "Hola {{name}}"}, "examples": {"name": "Ana"}},
