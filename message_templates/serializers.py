@@ -29,7 +29,7 @@ _BODIES_HELP = (
 )
 
 
-_NO_TEXT = "A body needs text besides white space; U+0000 is not allowed."
+_NO_TEXT = "A body cannot be empty or white space only; U+0000 is not allowed."
 
 
 def _bodies_schema(*, nullable: bool, at_least_one: bool) -> dict[str, Any]:

@@ -39,8 +39,9 @@ def _seed(tenant: Tenant, receiver_url: str) -> dict[str, str]:
     """Data for the detail operations: IDs the fuzzer could not make up itself.
 
     Sandbox integrations and a conversation it finds through the schema's links and earlier
-    answers; the conversation is also named for `resume-agent`, which no answer links to. Webhook endpoints it cannot create (their URL must resolve), so it is given
-    two, with a delivery: one for every operation on an endpoint, one to delete.
+    answers; the conversation is also named for `resume-agent`, which no answer links to.
+    Webhook endpoints it cannot create (their URL must resolve), so it is given two, with a
+    delivery: one for every operation on an endpoint, one to delete.
     """
     client = tenant.client
     for channel in ("whatsapp", "sms", "voice"):
