@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from agents.models import AgentRole
 from agents.text import words
-from engium.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from engium.api.serializers import StrictCharField, StrictSerializer
+from engium.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, RefusesEmptyParameters
+from engium.api.serializers import StrictBooleanField, StrictCharField, StrictSerializer
+from engium.patterns import HAS_LETTER_OR_DIGIT, NO_NUL, TEXT
 from engium.timestamps import iso_time
 from tenants.models import Language
 
@@ -23,14 +25,38 @@ MAX_KNOWLEDGE = 200
 MAX_QUESTION = 500
 
 
+def _text(**kwargs: Any) -> StrictCharField:
+    """Text with something besides white space and no NUL, as its schema's pattern says."""
+    return StrictCharField(validators=[RegexValidator(TEXT, message=_NO_TEXT)], **kwargs)
+
+
+def _blank_or_text(**kwargs: Any) -> StrictCharField:
+    """Text that may be empty, without NUL, as its schema's pattern says."""
+    return StrictCharField(
+        allow_blank=True, validators=[RegexValidator(NO_NUL, message=_NUL)], **kwargs
+    )
+
+
+_NO_TEXT = "Text besides white space is required; U+0000 is not allowed."
+_NUL = "U+0000 is not allowed."
+
+
 class KnowledgeEntrySerializer(StrictSerializer):
-    question = StrictCharField(max_length=MAX_QUESTION)
-    answer = StrictCharField(max_length=MAX_MESSAGE_TEXT)
+    question = _text(max_length=MAX_QUESTION)
+    answer = _text(max_length=MAX_MESSAGE_TEXT)
 
 
 def _keywords_field(**kwargs: Any) -> serializers.ListField:
     return serializers.ListField(
-        child=StrictCharField(max_length=MAX_KEYWORD),
+        child=StrictCharField(
+            max_length=MAX_KEYWORD,
+            validators=[
+                RegexValidator(
+                    HAS_LETTER_OR_DIGIT,
+                    message="A keyword needs a letter or a digit to match; U+0000 is not allowed.",
+                )
+            ],
+        ),
         max_length=MAX_KEYWORDS,
         help_text=(
             "Words or phrases that hand the conversation to a person when an inbound message "
@@ -55,9 +81,9 @@ class _AgentRoleFields(StrictSerializer):
         kept: list[str] = []
         seen: set[tuple[str, ...]] = set()
         for keyword in value:
-            key = tuple(words(keyword))
-            if not key:
-                raise serializers.ValidationError(f"{keyword!r} has no letters or digits to match.")
+            # Every keyword has a letter or digit (its pattern); the few that hold words
+            # only in forms `words` folds away (a lone "\u037a") never match, as documented.
+            key = tuple(words(keyword)) or (keyword,)
             if key not in seen:  # "Human" and "human" are one keyword
                 seen.add(key)
                 kept.append(keyword)
@@ -68,19 +94,17 @@ class _AgentRoleFields(StrictSerializer):
 
 
 class AgentRoleCreateSerializer(_AgentRoleFields):
-    name = StrictCharField(max_length=MAX_NAME)
-    instructions = StrictCharField(max_length=MAX_INSTRUCTIONS)
+    name = _text(max_length=MAX_NAME)
+    instructions = _text(max_length=MAX_INSTRUCTIONS)
     language = serializers.ChoiceField(
         choices=Language.values,
         required=False,
         help_text="The language the agent answers in; the tenant's default language if omitted.",
     )
-    greeting = StrictCharField(
-        max_length=MAX_MESSAGE_TEXT, required=False, allow_blank=True, default=""
-    )
+    greeting = _blank_or_text(max_length=MAX_MESSAGE_TEXT, required=False, default="")
     handoff_keywords = _keywords_field(required=False, default=list)
     knowledge = _knowledge_field(required=False, default=list)
-    is_default = serializers.BooleanField(
+    is_default = StrictBooleanField(
         required=False,
         default=False,
         help_text="Make this the tenant's default role (the one it had loses the flag).",
@@ -88,16 +112,16 @@ class AgentRoleCreateSerializer(_AgentRoleFields):
 
 
 class AgentRoleUpdateSerializer(_AgentRoleFields):
-    name = StrictCharField(max_length=MAX_NAME, required=False)
-    instructions = StrictCharField(max_length=MAX_INSTRUCTIONS, required=False)
+    name = _text(max_length=MAX_NAME, required=False)
+    instructions = _text(max_length=MAX_INSTRUCTIONS, required=False)
     language = serializers.ChoiceField(choices=Language.values, required=False)
-    greeting = StrictCharField(max_length=MAX_MESSAGE_TEXT, required=False, allow_blank=True)
+    greeting = _blank_or_text(max_length=MAX_MESSAGE_TEXT, required=False)
     handoff_keywords = _keywords_field(required=False)
     knowledge = _knowledge_field(required=False)
-    is_default = serializers.BooleanField(required=False)
+    is_default = StrictBooleanField(required=False)
 
 
-class AgentRoleListQuery(serializers.Serializer):
+class AgentRoleListQuery(RefusesEmptyParameters, serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
     cursor = serializers.UUIDField(
         required=False, help_text="The `next_cursor` of the previous page."

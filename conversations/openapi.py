@@ -102,7 +102,15 @@ class MessageSerializer(serializers.Serializer):
     text = serializers.CharField(
         allow_blank=True, help_text="As sent (templates rendered); empty for media only."
     )
-    media_url = serializers.URLField(allow_null=True)
+    # Not `format: uri`: the URL as sent (the send's `MEDIA_URL` pattern admits any
+    # non-space characters after the host), an Engium media URL, or a provider's.
+    media_url = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "As sent (`message.media_url`), or where an inbound message's media can be "
+            "fetched; null without media."
+        ),
+    )
     media_type = serializers.CharField(
         allow_null=True, help_text=f"One of {', '.join(MEDIA_TYPES)}."
     )

@@ -19,12 +19,23 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 
-class ListQuerySerializer(serializers.Serializer):
-    """Query parameters every list endpoint accepts; resources add their filters.
+class RefusesEmptyParameters(serializers.Serializer):
+    """A query parameter given empty (``?status=``) is refused, as its schema says (an enum,
+    a pattern or ``minLength: 1``), rather than read as absent."""
 
-    A parameter given empty (``?status=``) is refused, as its schema says (an enum, a
-    pattern or ``minLength: 1``), rather than read as absent.
-    """
+    def to_internal_value(self, data: Any) -> Any:
+        # DRF reads an empty form value of an optional field as "not given".
+        blank = sorted(str(name) for name in self.fields if data.get(name) == "")
+        if blank:
+            raise serializers.ValidationError(
+                {name: ["This parameter may not be empty."] for name in blank}
+            )
+        return super().to_internal_value(data)
+
+
+class ListQuerySerializer(RefusesEmptyParameters):
+    """Query parameters every list endpoint accepts; resources add their filters
+    (none of them may be given empty)."""
 
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
     cursor = serializers.RegexField(
@@ -54,15 +65,6 @@ class ListQuerySerializer(serializers.Serializer):
                     help_text="The `next_cursor` of the previous page.",
                 ),
             }
-
-    def to_internal_value(self, data: Any) -> Any:
-        # DRF reads an empty form value of an optional field as "not given".
-        blank = sorted(str(name) for name in self.fields if data.get(name) == "")
-        if blank:
-            raise serializers.ValidationError(
-                {name: ["This parameter may not be empty."] for name in blank}
-            )
-        return super().to_internal_value(data)
 
     def validate_cursor(self, value: str) -> str:
         if not is_valid_id(value, self.id_prefix):

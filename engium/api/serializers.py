@@ -41,13 +41,15 @@ class StrictCharField(serializers.CharField):
     """Text given as a JSON string only (DRF's field would turn 0 or 1.5 into "0", "1.5").
 
     A field that trims white space and refuses blanks refuses text of white space only
-    (trimmed, it is blank): its schema says so with the `NOT_ONLY_WHITESPACE` pattern. Its
+    (trimmed, it is blank): its schema says so with the `NOT_ONLY_WHITESPACE` pattern, unless
+    a `RegexValidator` of its own (which then says at least as much) is given. Its
     `max_length` counts the text as sent, as the schema's `maxLength` does, not as trimmed.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if self.trim_whitespace and not self.allow_blank:
+        patterned = any(isinstance(v, RegexValidator) for v in self.validators)
+        if self.trim_whitespace and not self.allow_blank and not patterned:
             # Never fails on a trimmed, non-blank value: it documents the blank check.
             self.validators.append(RegexValidator(NOT_ONLY_WHITESPACE))
 

@@ -39,8 +39,9 @@ def _seed(tenant: Tenant, receiver_url: str) -> dict[str, str]:
     """Data for the detail operations: IDs the fuzzer could not make up itself.
 
     Sandbox integrations and a conversation it finds through the schema's links and earlier
-    answers. Webhook endpoints it cannot create (their URL must resolve), so it is given
-    two, with a delivery: one for every operation on an endpoint, one to delete.
+    answers; the conversation is also named for `resume-agent`, which no answer links to.
+    Webhook endpoints it cannot create (their URL must resolve), so it is given two, with a
+    delivery: one for every operation on an endpoint, one to delete.
     """
     client = tenant.client
     for channel in ("whatsapp", "sms", "voice"):
@@ -49,7 +50,7 @@ def _seed(tenant: Tenant, receiver_url: str) -> dict[str, str]:
                 "integrations", json={"channel": channel, "provider": "sandbox", "config": {}}
             )
         )
-    _created(
+    conversation = _created(
         client.post(
             "conversations/send",
             json={"recipient": "+15550102999", "channel": "sms", "message": {"text": "Hi"}},
@@ -64,6 +65,7 @@ def _seed(tenant: Tenant, receiver_url: str) -> dict[str, str]:
         "ENGIUM_FUZZ_ENDPOINT_ID": endpoint["id"],
         "ENGIUM_FUZZ_SPARE_ENDPOINT_ID": spare["id"],
         "ENGIUM_FUZZ_DELIVERY_ID": delivery["id"],
+        "ENGIUM_FUZZ_CONVERSATION_ID": conversation["id"],
     }
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
-from engium.patterns import MEDIA_URL, NOT_ONLY_WHITESPACE, PHONE_SHAPE
+from engium.patterns import HAS_LETTER_OR_DIGIT, MEDIA_URL, NOT_ONLY_WHITESPACE, PHONE_SHAPE
 from tests.conftest import ApiClient, TenantFixture, error_of
 from tests.e2e.fuzz_checks import envelope_problem
 
@@ -256,6 +258,218 @@ def test_a_recipient_filter_of_the_right_shape_that_is_no_number_finds_nothing(
         refused = api.get(path, tenant=tenant_a, query={"recipient": "\x85+" + "0" * 40})
         assert refused.status_code == 400
         assert error_of(refused)["field"] == "recipient"
+
+
+# ------------------------------------------------------------------ agent roles, templates, media
+
+
+def _json_schema(node: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` as JSON Schema says it (as the fuzzer reads it)."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") is True:
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
+def _rule(schema: dict[str, Any], node: dict[str, Any]) -> Any:
+    return jsonschema_rs.validator_for(
+        _json_schema({**node, "components": schema["components"]}), validate_formats=True
+    )
+
+
+def _role(**body: Any) -> dict[str, Any]:
+    return {"name": "Ana", "instructions": "Help.", "language": "en", **body}
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", None])
+def test_agent_role_booleans_are_json_booleans(
+    api: ApiClient, tenant_a: TenantFixture, value: object
+) -> None:
+    answer = api.post("agent-roles", tenant=tenant_a, json_body=_role(is_default=value))
+    assert answer.status_code == 400
+    assert error_of(answer)["field"] == "is_default"
+    role = api.post("agent-roles", tenant=tenant_a, json_body=_role()).json()
+    answer = api.patch(
+        f"agent-roles/{role['id']}", tenant=tenant_a, json_body={"is_default": value}
+    )
+    assert answer.status_code == 400
+    assert error_of(answer)["field"] == "is_default"
+
+
+@pytest.mark.parametrize(
+    ("keyword", "valid"),
+    [
+        ("human", True),
+        ("hablar con una persona", True),
+        ("\u0645\u0648\u0638\u0641", True),  # Arabic
+        ("\u0967", True),  # a Devanagari digit
+        ("%:\x06#\x13", False),
+        ("\U0009bbde\x03\U00015a0c%:", False),  # no letter or digit in the BMP
+        ("!!", False),
+        ("\u0301", False),  # a lone combining accent
+        ("human\x00", False),
+    ],
+)
+def test_a_handoff_keyword_pattern_and_the_validation_agree(
+    api: ApiClient, tenant_a: TenantFixture, schema: dict[str, Any], keyword: str, valid: bool
+) -> None:
+    for name in ("AgentRoleCreate", "PatchedAgentRoleUpdate"):
+        items = schema["components"]["schemas"][name]["properties"]["handoff_keywords"]["items"]
+        assert items["pattern"] == HAS_LETTER_OR_DIGIT.replace(r"\x", r"\u00").replace(r"\Z", "$")
+        assert jsonschema_rs.validator_for(items).is_valid(keyword) is valid, name
+    assert bool(re.search(HAS_LETTER_OR_DIGIT, keyword)) is valid
+    answer = api.post("agent-roles", tenant=tenant_a, json_body=_role(handoff_keywords=[keyword]))
+    assert answer.status_code == (201 if valid else 400), answer.content
+    if valid:
+        assert answer.json()["handoff_keywords"] == [keyword]
+    else:
+        assert error_of(answer)["field"].startswith("handoff_keywords")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "valid"),
+    [
+        ("question", "C\x0e]\x16I\x9d\x10\xa6\x13\xeb\x7f", True),  # control characters
+        ("question", "\x9e", True),
+        ("answer", "\x990\x8a\U000c23e8", True),
+        ("question", "a\x00b", False),
+        ("answer", " \u3000", False),
+    ],
+)
+def test_knowledge_text_the_schema_allows_is_taken(
+    api: ApiClient,
+    tenant_a: TenantFixture,
+    schema: dict[str, Any],
+    field: str,
+    value: str,
+    valid: bool,
+) -> None:
+    entry = {"question": "Hours?", "answer": "9 to 5.", field: value}
+    rule = _rule(schema, schema["components"]["schemas"]["KnowledgeEntry"])
+    assert rule.is_valid(entry) is valid
+    answer = api.post("agent-roles", tenant=tenant_a, json_body=_role(knowledge=[entry]))
+    assert answer.status_code == (201 if valid else 400), answer.content
+    if valid:
+        assert answer.json()["knowledge"] == [entry]
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"greeting": ""}, True),
+        ({"greeting": " "}, True),
+        ({"greeting": "\x10\U000a3dc2\u0100"}, True),
+        ({"greeting": "hi\x00"}, False),
+        ({"name": "\x10\U000a3dc2\u0100\xafz\xd1"}, True),
+        ({"name": "a\x00"}, False),
+        ({"instructions": "\x00"}, False),
+    ],
+)
+def test_agent_role_text_the_schema_allows_is_taken(
+    api: ApiClient, tenant_a: TenantFixture, schema: dict[str, Any], body: Any, valid: bool
+) -> None:
+    role = api.post("agent-roles", tenant=tenant_a, json_body=_role()).json()
+    for name in ("AgentRoleCreate", "PatchedAgentRoleUpdate"):
+        rule = _rule(schema, schema["components"]["schemas"][name])
+        assert rule.is_valid(_role(**body)) is valid, name
+    answer = api.post("agent-roles", tenant=tenant_a, json_body=_role(**body))
+    assert answer.status_code == (201 if valid else 400), answer.content
+    answer = api.patch(f"agent-roles/{role['id']}", tenant=tenant_a, json_body=body)
+    assert answer.status_code == (200 if valid else 400), answer.content
+
+
+@pytest.mark.parametrize("parameter", ["language", "is_default", "cursor", "limit"])
+def test_an_empty_agent_role_filter_is_refused(
+    api: ApiClient, tenant_a: TenantFixture, parameter: str
+) -> None:
+    answer = api.get("agent-roles", tenant=tenant_a, query={parameter: ""})
+    assert answer.status_code == 400
+    assert error_of(answer)["field"] == parameter
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"bodies": {}}, False),
+        ({"bodies": {"x-schemathesis-additional": "Hi"}}, False),
+        ({"bodies": {"en": " \n"}}, False),
+        ({"bodies": {"en": "Hi\x00"}}, False),
+        ({"name": "order_update\n"}, False),
+        ({"name": " order_update"}, False),
+        ({"name": 0}, False),
+        ({"examples": {"x": " "}}, False),
+        (
+            {"bodies": {"en": "Hi {{name}}", "es": "Hola {{name}}"}, "examples": {"name": "Ana"}},
+            True,
+        ),
+    ],
+)
+def test_template_bodies_names_and_examples_as_the_schema_says(
+    api: ApiClient, tenant_a: TenantFixture, schema: dict[str, Any], body: Any, valid: bool
+) -> None:
+    request = {"name": "order_update", "category": "utility", "bodies": {"en": "Hi"}, **body}
+    rule = _rule(schema, schema["components"]["schemas"]["TemplateCreate"])
+    assert rule.is_valid(request) is valid
+    answer = api.post("templates", tenant=tenant_a, json_body=request)
+    assert answer.status_code == (201 if valid else 400), answer.content
+    if not valid:
+        assert error_of(answer)["field"].split(".")[0] == next(iter(body))
+
+
+def test_a_template_change_takes_languages_only(
+    api: ApiClient, tenant_a: TenantFixture, schema: dict[str, Any]
+) -> None:
+    request = {"name": "order_update", "category": "utility", "bodies": {"en": "Hi"}}
+    template = api.post("templates", tenant=tenant_a, json_body=request).json()
+    rule = _rule(schema, schema["components"]["schemas"]["PatchedTemplateUpdate"])
+    for refused in [{"bodies": {"x-schemathesis-additional": None}}, {"bodies": {"en": ""}}]:
+        assert not rule.is_valid(refused)
+        answer = api.patch(f"templates/{template['id']}", tenant=tenant_a, json_body=refused)
+        assert answer.status_code == 400
+        assert error_of(answer)["field"].startswith("bodies")
+    for taken in [{"bodies": {}}, {"bodies": {"es": "Hola", "en": None}}]:
+        assert rule.is_valid(taken)
+        answer = api.patch(f"templates/{template['id']}", tenant=tenant_a, json_body=taken)
+        assert answer.status_code == 200, answer.content
+
+
+def test_rules_no_schema_states_are_named_where_the_fuzzer_skips_them() -> None:
+    # Only `positive_data_acceptance` is off for these, each with its reason in the file.
+    config = tomllib.loads((Path(__file__).parents[2] / "schemathesis.toml").read_text())
+    skipped = {
+        operation_id
+        for entry in config["operations"]
+        if entry.get("checks", {}).get("positive_data_acceptance", {}).get("enabled") is False
+        for operation_id in (
+            [entry["include-operation-id"]]
+            if isinstance(entry["include-operation-id"], str)
+            else entry["include-operation-id"]
+        )
+    }
+    assert {"media_create", "templates_create", "templates_update"} <= skipped
+    assert not {"agent_roles_create", "agent_roles_update", "media_list"} & skipped
+
+
+def test_a_media_url_is_answered_as_sent_and_as_the_schema_says(
+    api: ApiClient, tenant_a: TenantFixture, schema: dict[str, Any]
+) -> None:
+    media_url = "https://GGr:6?c\U00104331[D\x84q\U000a83bb"
+    rule = _rule(schema, schema["components"]["schemas"]["MessageContent"])
+    assert rule.is_valid({"media_url": media_url, "media_type": "image"})
+    sent = api.send(tenant_a, message={"media_url": media_url, "media_type": "image"})
+    assert sent.status_code == 201, sent.content
+    message = sent.json()["message"]
+    assert message["media_url"] == media_url
+    answer_rule = _rule(schema, schema["components"]["schemas"]["Message"])
+    assert answer_rule.is_valid(message)
+    fetched = api.get(f"messages/{message['id']}", tenant=tenant_a).json()
+    assert fetched["media_url"] == media_url
+    assert answer_rule.is_valid(fetched)
+    assert not answer_rule.is_valid({**fetched, "media_url": 1})
 
 
 # ------------------------------------------------------------------ the fuzzer's own check
