@@ -64,16 +64,6 @@ class RabbitStack(Stack):
             print(self.logs())
             raise
 
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
 
 def _rabbitmqctl(*args: str) -> bool:
     if shutil.which("rabbitmqctl") is None:

@@ -30,7 +30,7 @@ import psycopg
 import pytest
 
 from devtools.launcher import process_commands
-from tests.e2e.conftest import BASE_DIR, Broker, free_port, wait_until
+from tests.e2e.conftest import BASE_DIR, Broker, free_port, stop_processes, wait_until
 from tests.fakes import FakeTwilio, form_of
 from tests.http_server import Received, ScriptedServer
 
@@ -188,14 +188,7 @@ class FaultStack:
             return False
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self.processes.values())
         self.redis.stop()
         self.postgres.stop()
 
