@@ -317,12 +317,18 @@ class Provider(abc.ABC):
     def submit_template(
         self, config: Mapping[str, Any], submission: TemplateSubmission
     ) -> TemplateStatusReport:
-        """Hand a template body to the provider's review; raises `ProviderError`."""
-        raise NotImplementedError
+        """Hand a template body to the provider's review; raises `ProviderError`. Only called
+        where `reviews_templates` is true: other providers refuse."""
+        raise PermanentProviderError(
+            "templates_unreviewed", f"The {self.slug} provider does not review templates."
+        )
 
     def list_templates(self, config: Mapping[str, Any]) -> list[TemplateStatusReport]:
-        """Every template the provider knows for this account, with its review status."""
-        raise NotImplementedError
+        """Every template the provider knows for this account, with its review status (only
+        called where `reviews_templates` is true: other providers refuse)."""
+        raise PermanentProviderError(
+            "templates_unreviewed", f"The {self.slug} provider does not review templates."
+        )
 
     def public_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The config as shown in API answers: secrets left out."""
