@@ -248,7 +248,7 @@ def test_the_first_agent_role_is_the_default(owner: Client, tenant_a: TenantFixt
     [
         ({"name": "   "}, "name", "blank"),
         ({"instructions": "x" * 8001}, "instructions", "8000"),
-        ({"handoff_keywords": "human\n!!!"}, "handoff_keywords", "no letters or digits"),
+        ({"handoff_keywords": "human\n!!!"}, "handoff_keywords", "needs a letter or a digit"),
         ({"knowledge-0-answer": ""}, "knowledge-0-answer", "blank"),
         ({"knowledge-1-question": "Only a question?"}, "knowledge-1-answer", "blank"),
         ({"language": "xx"}, "language", "valid choice"),
