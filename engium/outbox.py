@@ -35,11 +35,15 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import caches
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from engium.celery import app as celery_app
@@ -119,6 +123,39 @@ def publish_each(
         ):
             return start
     return len(item_ids)
+
+
+def republish_stale(
+    rows: QuerySet[Any],
+    *,
+    stamp: str,
+    task_name: str,
+    schema: str,
+    if_unpublished: Callable[[list[ItemID]], object],
+    now: datetime | None = None,
+    limit: int = 500,
+) -> int:
+    """The sweep's part for an outbox table: publish again the pending ``rows`` (oldest ID
+    first) whose task is missing, one task each; returns how many were published.
+
+    A row's ``stamp`` field says when its task was last published: NULL when publishing
+    failed (taken at once), older than ``ENGIUM_REDISPATCH_AFTER_SECONDS`` when the task was
+    lost with a broker or a worker. The new stamp is written first, under ``SKIP LOCKED``,
+    so one sweep publishes a row at most once.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            rows.select_for_update(skip_locked=True)
+            .filter(Q(**{f"{stamp}__isnull": True}) | Q(**{f"{stamp}__lte": stale}))
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return 0
+        rows.model.objects.filter(pk__in=ids).update(**{stamp: now})
+    return publish_each(task_name, schema=schema, item_ids=ids, if_unpublished=if_unpublished)
 
 
 def _pending_key(task_name: str, schema: str) -> str:

@@ -9,13 +9,8 @@ until when a worker holds the turn.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
-
-from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
 from conversations.models import AgentTurn, Message
 from engium import outbox
@@ -49,22 +44,12 @@ def redispatch_pending_agent_turns(*, now: datetime | None = None, limit: int = 
     A turn is re-dispatched at once when its publish failed, else once its last dispatch
     (or a worker's hold on it) is older than ``ENGIUM_REDISPATCH_AFTER_SECONDS``.
     """
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
-    with transaction.atomic():
-        ids = list(
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(agent_turn=AgentTurn.PENDING)
-            .filter(Q(agent_dispatched_at__isnull=True) | Q(agent_dispatched_at__lte=stale))
-            .order_by("id")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if not ids:
-            return 0
-        Message.objects.filter(pk__in=ids).update(agent_dispatched_at=now)
-    return outbox.publish_each(
-        ANSWER_INBOUND,
+    return outbox.republish_stale(
+        Message.objects.filter(agent_turn=AgentTurn.PENDING),
+        stamp="agent_dispatched_at",
+        task_name=ANSWER_INBOUND,
         schema=current_schema(),
-        item_ids=ids,
         if_unpublished=mark_agent_turns_undispatched,
+        now=now,
+        limit=limit,
     )

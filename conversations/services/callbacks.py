@@ -16,9 +16,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import Message, MessageDirection
@@ -207,21 +205,14 @@ def _young(callback: ProviderCallback, *, now: datetime) -> bool:
 
 def redispatch_pending_callbacks(*, now: datetime | None = None, limit: int = 500) -> int:
     """Publish again the processing of callbacks whose task failed to publish or was lost."""
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
-    with transaction.atomic():
-        ids = list(
-            ProviderCallback.objects.select_for_update(skip_locked=True)
-            .filter(state=CallbackState.PENDING)
-            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale))
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if not ids:
-            return 0
-        ProviderCallback.objects.filter(pk__in=ids).update(dispatched_at=now)
-    return outbox.publish_each(
-        PROCESS_CALLBACK, schema=current_schema(), item_ids=ids, if_unpublished=_mark_undispatched
+    return outbox.republish_stale(
+        ProviderCallback.objects.filter(state=CallbackState.PENDING),
+        stamp="dispatched_at",
+        task_name=PROCESS_CALLBACK,
+        schema=current_schema(),
+        if_unpublished=_mark_undispatched,
+        now=now,
+        limit=limit,
     )
 
 

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import Message
@@ -183,21 +182,12 @@ def _retry_later(fetch: MediaFetch, error: ProviderError, now: datetime) -> Medi
 def redispatch_media_fetches(*, now: datetime | None = None, limit: int = 500) -> int:
     """Publish the fetches that are due: retries, and those whose task was lost."""
     now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
-    with transaction.atomic():
-        ids = list(
-            MediaFetch.objects.select_for_update(skip_locked=True)
-            .filter(state=FetchState.PENDING, next_attempt_at__lte=now)
-            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale))
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if not ids:
-            return 0
-        MediaFetch.objects.filter(pk__in=ids).update(dispatched_at=now)
-    return outbox.publish_each(
-        FETCH_INBOUND_MEDIA,
+    return outbox.republish_stale(
+        MediaFetch.objects.filter(state=FetchState.PENDING, next_attempt_at__lte=now),
+        stamp="dispatched_at",
+        task_name=FETCH_INBOUND_MEDIA,
         schema=current_schema(),
-        item_ids=ids,
         if_unpublished=_mark_undispatched,
+        now=now,
+        limit=limit,
     )
