@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celery.signals import before_task_publish, task_prerun
-from tenant_schemas_celery.app import CeleryApp
+from celery.signals import before_task_publish, task_postrun, task_prerun
+from django.db import close_old_connections
+from tenant_schemas_celery.app import CeleryApp, switch_schema
 
 from engium.logging import current_request_id
 
@@ -20,6 +21,25 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "engium.settings")
 app = CeleryApp("engium")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# Celery's Django fixup closes every database connection before and after each task, unless
+# `CELERY_DB_REUSE_MAX` (settings) says otherwise, so each task paid for a new PostgreSQL
+# session, two when it switched tenants. Tasks treat their connections as Django treats a
+# request's instead: kept for `CONN_MAX_AGE`, closed when unusable or after an error, checked
+# (`CONN_HEALTH_CHECKS`) before their first use.
+def _refresh_connections(task: Any = None, **kwargs: Any) -> None:
+    # Django's own `request_started`/`request_finished` handler; not for a task run eagerly
+    # inside its caller (whose connection, perhaps in a transaction, is not the task's).
+    if not getattr(getattr(task, "request", None), "is_eager", False):
+        close_old_connections()
+
+
+# Before tenant-schemas-celery's `switch_schema`, whose tenant lookup uses the connection.
+task_prerun.disconnect(dispatch_uid="tenant_schemas_switch_schema")
+task_prerun.connect(_refresh_connections, dispatch_uid="engium_refresh_connections")
+task_prerun.connect(switch_schema, dispatch_uid="tenant_schemas_switch_schema")
+task_postrun.connect(_refresh_connections, dispatch_uid="engium_refresh_connections_after")
 
 
 @before_task_publish.connect

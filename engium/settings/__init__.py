@@ -177,6 +177,9 @@ CACHES = {
 }
 
 
+# Celery's own closing of database connections around each task is off; `engium.celery`
+# handles them as Django handles a request's (CONN_MAX_AGE, health checks).
+CELERY_DB_REUSE_MAX = 2**62
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=broker_url_for(REDIS_URL))
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
