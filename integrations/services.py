@@ -211,31 +211,40 @@ def secret_values(provider: Provider, config: dict[str, Any]) -> list[str]:
 
 
 def record_provider_exchanges(
-    *, message_id: str, integration: Integration, exchanges: list[Exchange]
+    logged: list[tuple[str, Integration, list[Exchange]]],
 ) -> None:
-    """Keep the calls made for a message in the provider log, secrets redacted."""
-    if not exchanges:
-        return
-    try:
-        adapter = _provider_for(integration.provider, integration.channel)
-        hidden = secret_values(adapter, integration.config)
-    except ValidationFailed:
-        hidden = [str(value) for value in integration.config.values() if isinstance(value, str)]
-    ProviderLogEntry.objects.bulk_create(
-        ProviderLogEntry(
-            message_id=message_id,
-            integration=integration,
-            provider=integration.provider,
-            method=exchange.method,
-            url=redact(exchange.url, hidden),
-            request_body=redact(exchange.request_body, hidden),
-            status_code=exchange.status_code,
-            response_body=redact(exchange.response_body, hidden),
-            error=exchange.error,
-            duration_ms=exchange.duration_ms,
-        )
-        for exchange in exchanges
-    )
+    """Keep the calls made for several messages (message ID, integration, its calls) in the
+    provider log, secrets redacted: one INSERT."""
+    hidden_by_integration: dict[str, list[str]] = {}
+    entries = []
+    for message_id, integration, exchanges in logged:
+        hidden = hidden_by_integration.get(integration.pk)
+        if hidden is None:
+            try:
+                adapter = _provider_for(integration.provider, integration.channel)
+                hidden = secret_values(adapter, integration.config)
+            except ValidationFailed:
+                hidden = [
+                    str(value) for value in integration.config.values() if isinstance(value, str)
+                ]
+            hidden_by_integration[integration.pk] = hidden
+        entries += [
+            ProviderLogEntry(
+                message_id=message_id,
+                integration=integration,
+                provider=integration.provider,
+                method=exchange.method,
+                url=redact(exchange.url, hidden),
+                request_body=redact(exchange.request_body, hidden),
+                status_code=exchange.status_code,
+                response_body=redact(exchange.response_body, hidden),
+                error=exchange.error,
+                duration_ms=exchange.duration_ms,
+            )
+            for exchange in exchanges
+        ]
+    if entries:
+        ProviderLogEntry.objects.bulk_create(entries)
 
 
 def purge_provider_log(*, now: datetime | None = None) -> int:

@@ -8,6 +8,7 @@ import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -39,6 +40,9 @@ class ScriptedServer:
     def __init__(self, port: int = 0, *, tls: ssl.SSLContext | None = None) -> None:
         self.replies: deque[Reply] = deque()
         self.default = Reply()
+        #: if set, chooses the reply to a request (None: the queued replies, then ``default``),
+        #: for tests whose requests arrive concurrently, in no fixed order
+        self.route: Callable[[Received], Reply | None] | None = None
         self.received: list[Received] = []
         #: TLS only: the server name (SNI) of every handshake, and the handshakes that failed
         self.server_names: list[str | None] = []
@@ -58,7 +62,9 @@ class ScriptedServer:
                     peer_port=self.client_address[1],
                 )
                 server.received.append(received)
-                reply = server.replies.popleft() if server.replies else server.default
+                reply = server.route(received) if server.route else None
+                if reply is None:
+                    reply = server.replies.popleft() if server.replies else server.default
                 if reply.delay:
                     time.sleep(reply.delay)
                 answer = reply.body(received) if callable(reply.body) else reply.body

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import Message, MessageStatus
-from conversations.services.statuses import change_message_status
+from conversations.services.statuses import change_message_status, change_statuses
 from conversations.status import PENDING_DELIVERY
 from engium import outbox
 from engium.tenancy import current_schema
@@ -34,6 +38,7 @@ from integrations.providers.base import (
     ProviderError,
     SendResult,
     StatusReport,
+    TransientProviderError,
 )
 from integrations.providers.registry import UnknownProvider, get_provider
 from integrations.services import record_provider_exchanges
@@ -54,72 +59,173 @@ APPLY_STATUS_REPORT = "conversations.apply_status_report"
 def deliver_message(message_id: str) -> Message | None:
     """Hand one message to its provider, if it is due and nobody else holds it.
 
+    Returns the message, or None when there was nothing to do. See `deliver_batch`.
+    """
+    delivered = deliver_batch([message_id])
+    return delivered[0] if delivered else None
+
+
+def deliver_batch(message_ids: list[str]) -> list[Message]:
+    """Hand a batch of messages to their providers: the due ones that nobody else holds.
+
+    The batch is claimed in one transaction (`_claim_many`), then each message is prepared
+    in order on this thread (which alone touches the database). Adapters whose `send` is a
+    pure HTTP call (`Provider.sends_concurrently`) are called at once for the whole batch,
+    each on a thread of the process's sender pool: a batch costs one provider round trip, not
+    one per message. The sent ones are recorded in one transaction.
+
     Transient provider errors schedule a retry with exponential backoff and jitter;
     permanent ones (and exhausting ``ENGIUM_DELIVERY_MAX_ATTEMPTS``) fail the message.
     An attempt whose outcome was never learnt (see `Message.outcome_unknown`) is first
     looked up at the provider, so that nothing is sent twice (`_find_earlier_send`).
-    Returns the message, or None when there was nothing to do.
+    Returns the messages attempted, in order.
     """
-    claimed = _claim(message_id)
-    if claimed is None:
-        return None
-    message, integration, unknown = claimed
-    exchanges: list[http.Exchange] = []
-    try:
-        if integration is None or not integration.is_active:
-            raise ProviderError(
-                "integration_unavailable", "The message's integration was removed or disabled."
+    attempts = [_Attempt(*claimed) for claimed in _claim_many(message_ids)]
+    if not attempts:
+        return []
+    for attempt in attempts:
+        attempt.prepare()
+    together = [attempt for attempt in attempts if attempt.sends_concurrently]
+    if len(together) > 1:
+        for future in [_sender_pool().submit(attempt.send) for attempt in together]:
+            future.result()
+    for attempt in attempts:
+        if attempt.ready:  # a sequential adapter, or a lone concurrent one
+            attempt.send()
+    _record_batch(attempts)
+    return [attempt.message for attempt in attempts]
+
+
+class _Attempt:
+    """One claimed message on its way through `deliver_batch`: prepared here, sent (perhaps
+    on a sender thread, which must not touch the database), then recorded here."""
+
+    def __init__(self, message: Message, integration: Integration | None, unknown: bool) -> None:
+        self.message, self.integration, self.unknown = message, integration, unknown
+        self.provider: Provider | None = None
+        self.outbound: OutboundMessage | None = None
+        self.exchanges: list[http.Exchange] = []
+        #: the outcome: a provider's answer, or the error to retry or fail with
+        self.result: SendResult | None = None
+        self.error: ProviderError | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.outbound is not None and self.result is None and self.error is None
+
+    @property
+    def sends_concurrently(self) -> bool:
+        return self.ready and self.provider is not None and self.provider.sends_concurrently
+
+    def prepare(self) -> None:
+        """Everything before the send itself (this thread): the adapter, the outbound
+        message, and the lookup of an earlier attempt whose outcome is unknown."""
+        message, integration = self.message, self.integration
+        with self._outcome(), http.recording() as self.exchanges:
+            if integration is None or not integration.is_active:
+                raise ProviderError(
+                    "integration_unavailable", "The message's integration was removed or disabled."
+                )
+            provider = self.provider = get_provider(integration.provider)
+            outbound = OutboundMessage(
+                message_id=message.id,
+                channel=message.channel,
+                recipient=message.recipient,
+                text=message.text,
+                # Our media URLs are signed afresh: the provider fetches within their validity.
+                media_url=refresh_media_url(message.media_url) if message.media_url else None,
+                media_type=message.media_type or None,
+                media_filename=_media_filename(message.media_url),
+                # Providers that take templates as such get them; the others the rendered text.
+                template=message.provider_template if provider.sends_templates else None,
+                language=_tenant_language(),
+                # Our ID rides in the URL (which the provider signs), so that its reports find
+                # the message even if the outcome of this send is never recorded.
+                status_callback_url=(
+                    f"{integration_selectors.callback_root(integration.pk)}/status"
+                    f"?message_id={message.id}"
+                    if "status" in provider.callback_kinds
+                    else None
+                ),
             )
-        provider = get_provider(integration.provider)
-        outbound = OutboundMessage(
-            message_id=message.id,
-            channel=message.channel,
-            recipient=message.recipient,
-            text=message.text,
-            # Our media URLs are signed afresh: the provider fetches within their validity.
-            media_url=refresh_media_url(message.media_url) if message.media_url else None,
-            media_type=message.media_type or None,
-            media_filename=_media_filename(message.media_url),
-            # Providers that take templates as such get them; the others the rendered text.
-            template=message.provider_template if provider.sends_templates else None,
-            language=_tenant_language(),
-            # Our ID rides in the URL (which the provider signs), so that its reports find
-            # the message even if the outcome of this send is never recorded.
-            status_callback_url=(
-                f"{integration_selectors.callback_root(integration.pk)}/status"
-                f"?message_id={message.id}"
-                if "status" in provider.callback_kinds
-                else None
-            ),
-        )
-        with http.recording() as exchanges:
-            if unknown:
+            if self.unknown:
                 earlier = _find_earlier_send(provider, integration, outbound, message)
                 if earlier:
-                    _log_exchanges(message, integration, exchanges)
-                    return _record_sent(message, SendResult(provider_message_id=earlier))
+                    self.result = SendResult(provider_message_id=earlier)
+                    return
             if message.attempts > settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
                 # Only workers dying mid-send, again and again, get here: stop trying.
                 raise ProviderError("attempts_exhausted", "Delivery was attempted too often.")
-            result = provider.send(integration.config, outbound, idempotency_key=message.id)
-    except UnknownProvider:
-        return _fail(message, ProviderError("provider_unknown", "The provider is not installed."))
-    except ProviderError as error:
-        _log_exchanges(message, integration, exchanges)
-        if error.transient and message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
-            return _retry_later(message, error)
-        return _fail(message, error)
-    except Exception:
-        # A bug or an unreadable config must not strand the message in `sending`: retry it
-        # like a transient error, so it fails for good after the last attempt. Whether the
-        # provider took it is not known.
-        logger.exception("unexpected error delivering a message", extra={"message_id": message.pk})
-        internal = ProviderError("internal_error", "Delivery failed on our side.", ambiguous=True)
-        if message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS:
-            return _retry_later(message, internal)
-        return _fail(message, internal)
-    _log_exchanges(message, integration, exchanges)
-    return _record_sent(message, result)
+            self.outbound = outbound
+
+    def send(self) -> None:
+        assert self.provider is not None and self.outbound is not None
+        assert self.integration is not None
+        with self._outcome(), http.recording() as exchanges:
+            try:
+                self.result = self.provider.send(
+                    self.integration.config, self.outbound, idempotency_key=self.message.id
+                )
+            finally:
+                self.exchanges += exchanges
+
+    @contextmanager
+    def _outcome(self) -> Iterator[None]:
+        """Keep the error an attempt ended with, as the error to retry or fail with."""
+        try:
+            yield
+        except UnknownProvider:
+            self.error = ProviderError("provider_unknown", "The provider is not installed.")
+        except ProviderError as error:
+            self.error = error
+        except Exception:
+            # A bug or an unreadable config must not strand the message in `sending`: retry
+            # it like a transient error, so it fails for good after the last attempt.
+            # Whether the provider took it is not known.
+            logger.exception(
+                "unexpected error delivering a message", extra={"message_id": self.message.pk}
+            )
+            self.error = TransientProviderError(
+                "internal_error", "Delivery failed on our side.", ambiguous=True
+            )
+
+
+def _record_batch(attempts: list[_Attempt]) -> None:
+    """Record each attempt's outcome (this thread): the provider log, then the sent ones in
+    one transaction, then retries and failures one by one."""
+    _log_exchanges(attempts)
+    sent = [(attempt.message, attempt.result) for attempt in attempts if attempt.result]
+    if sent:
+        recorded = _record_sent_many(sent)
+        for attempt in attempts:
+            attempt.message = recorded.get(attempt.message.pk, attempt.message)
+    for attempt in attempts:
+        error = attempt.error
+        if attempt.result is not None:
+            continue
+        if error is None:  # neither sent nor failed: cannot happen, but never strand it
+            error = TransientProviderError(
+                "internal_error", "Delivery failed on our side.", ambiguous=True
+            )
+        retry = error.transient and attempt.message.attempts < settings.ENGIUM_DELIVERY_MAX_ATTEMPTS
+        outcome = _retry_later(attempt.message, error) if retry else _fail(attempt.message, error)
+        if outcome is not None:
+            attempt.message = outcome
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _sender_pool() -> ThreadPoolExecutor:
+    """The process's threads for concurrent provider calls (``ENGIUM_DELIVERY_SENDERS``)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                settings.ENGIUM_DELIVERY_SENDERS, thread_name_prefix="engium-provider-send"
+            )
+        return _pool
 
 
 def _media_filename(url: str) -> str | None:
@@ -178,59 +284,78 @@ def _tenant_language() -> str:
     return str(getattr(tenant, "default_language", "") or "en")
 
 
-def _log_exchanges(
-    message: Message, integration: Integration | None, exchanges: list[http.Exchange]
-) -> None:
-    # Support's record of what the provider was told and answered; never stops a delivery.
-    if integration is None or not exchanges:
+def _log_exchanges(attempts: list[_Attempt]) -> None:
+    # Support's record of what the providers were told and answered; never stops a delivery.
+    logged = [
+        (attempt.message.pk, attempt.integration, attempt.exchanges)
+        for attempt in attempts
+        if attempt.integration is not None and attempt.exchanges
+    ]
+    if not logged:
         return
     try:
-        record_provider_exchanges(
-            message_id=message.pk, integration=integration, exchanges=exchanges
-        )
+        record_provider_exchanges(logged)
     except Exception:
-        logger.exception("could not write the provider log", extra={"message_id": message.pk})
+        logger.exception(
+            "could not write the provider log",
+            extra={"message_ids": [message_id for message_id, _, _ in logged]},
+        )
 
 
 def _claim(message_id: str) -> tuple[Message, Integration | None, bool] | None:
-    """Lease a due message to this worker; also say whether its last attempt's outcome is
-    unknown (the attempt's worker died, or the provider's answer was lost)."""
+    """Lease one due message to this worker (see `_claim_many`)."""
+    claimed = _claim_many([message_id])
+    return claimed[0] if claimed else None
+
+
+def _claim_many(message_ids: list[str]) -> list[tuple[Message, Integration | None, bool]]:
+    """Lease the due messages among ``message_ids`` that nobody holds to this worker, in the
+    given order, in one transaction; with each, its integration and whether its last
+    attempt's outcome is unknown (the attempt's worker died, or the provider's answer was
+    lost)."""
     now = timezone.now()
     lease = timedelta(seconds=settings.ENGIUM_DELIVERY_LEASE_SECONDS)
     with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(pk=message_id, status__in=PENDING_DELIVERY, next_attempt_at__lte=now)
-            .first()
+        found = {
+            message.pk: message
+            for message in Message.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=message_ids, status__in=PENDING_DELIVERY, next_attempt_at__lte=now)
+            .order_by("pk")
+        }
+        messages = [found[pk] for pk in dict.fromkeys(message_ids) if pk in found]
+        if not messages:
+            return []
+        unknown = {message.pk: message.outcome_unknown for message in messages}
+        for message in messages:
+            message.attempts += 1
+            message.next_attempt_at = message.dispatched_at = now + lease
+            # Until this attempt records its outcome, it is unknown.
+            message.outcome_unknown = True
+        # queued → sending (with its history), or a retry already `sending`: one UPDATE
+        change_statuses(
+            messages,
+            MessageStatus.SENDING,
+            at=now,
+            also_save=["attempts", "next_attempt_at", "dispatched_at", "outcome_unknown"],
         )
-        if message is None:
-            return None
-        unknown = message.outcome_unknown
-        message.attempts += 1
-        message.next_attempt_at = now + lease
-        message.dispatched_at = now + lease
-        # Until this attempt records its outcome, it is unknown.
-        message.outcome_unknown = True
-        claim_fields = ["attempts", "next_attempt_at", "dispatched_at", "outcome_unknown"]
-        # queued → sending, or a retry already `sending`: one UPDATE either way
-        if not change_message_status(
-            message, MessageStatus.SENDING, at=now, also_save=claim_fields
-        ):
-            message.save(update_fields=claim_fields)
-    integration = Integration.objects.filter(pk=message.integration_id).first()
-    return message, integration, unknown
+    integrations = Integration.objects.in_bulk({message.integration_id for message in messages})
+    return [
+        (message, integrations.get(message.integration_id), unknown[message.pk])
+        for message in messages
+    ]
 
 
-def _record_sent(message: Message, result: SendResult) -> Message | None:
+def _record_sent_many(sent: list[tuple[Message, SendResult]]) -> dict[str, Message]:
+    """Record what the providers took, in one transaction; returns the messages recorded."""
+    results = {message.pk: result for message, result in sent}
     with transaction.atomic():
-        locked = Message.objects.select_for_update().filter(pk=message.pk).first()
-        if locked is None:
-            return None
-        locked.provider_message_id = result.provider_message_id
-        locked.error_code, locked.error_message = "", ""
-        # The provider has it: nothing is due any more, even if it confirms `sent` later.
-        locked.next_attempt_at = None
-        locked.outcome_unknown = False
+        locked = list(Message.objects.select_for_update().filter(pk__in=results).order_by("pk"))
+        for message in locked:
+            message.provider_message_id = results[message.pk].provider_message_id
+            message.error_code, message.error_message = "", ""
+            # The provider has it: nothing is due any more, even if it confirms `sent` later.
+            message.next_attempt_at = None
+            message.outcome_unknown = False
         sent_fields = [
             "provider_message_id",
             "error_code",
@@ -238,11 +363,15 @@ def _record_sent(message: Message, result: SendResult) -> Message | None:
             "next_attempt_at",
             "outcome_unknown",
         ]
-        if not (
-            result.status and change_message_status(locked, result.status, also_save=sent_fields)
-        ):
-            locked.save(update_fields=sent_fields)
-    return locked
+        by_status: dict[str | None, list[Message]] = {}
+        for message in locked:
+            by_status.setdefault(results[message.pk].status, []).append(message)
+        for status, messages in by_status.items():
+            if status:  # the status the provider confirmed, if the state machine allows it
+                change_statuses(messages, status, also_save=sent_fields)
+            else:
+                Message.objects.bulk_update(messages, sent_fields)
+    return {message.pk: message for message in locked}
 
 
 def _retry_later(message: Message, error: ProviderError) -> Message | None:

@@ -46,7 +46,7 @@ from conversations.models import Message
 from conversations.services.delivery import (
     DELIVER_MESSAGES,
     DISPATCH_MESSAGES,
-    deliver_message,
+    deliver_batch,
     mark_undispatched,
 )
 from conversations.status import PENDING_DELIVERY
@@ -119,18 +119,18 @@ def dispatch_messages(*, woken: bool = False) -> int:
 
 
 def deliver_messages(message_ids: list[str]) -> int:
-    """Deliver a dispatched batch in order, then dispatch the tenant's next batches.
+    """Deliver a dispatched batch (`deliver_batch`), then dispatch the tenant's next batches.
 
-    A message that fails in an unexpected way is logged and left to its lease; the rest of
-    the batch goes on. Returns how many messages were attempted.
+    A message that fails in an unexpected way is retried like a transient error; if the
+    batch itself fails (the database), it is logged and its messages are left to their
+    leases. Returns how many messages were attempted.
     """
     attempted = 0
-    for message_id in message_ids:
-        try:
-            if deliver_message(message_id) is not None:
-                attempted += 1
-        except Exception:
-            logger.exception("delivering a message failed", extra={"message_id": message_id})
+    try:
+        attempted = len(deliver_batch(message_ids))
+    except Exception:
+        # Left to their leases (or, if never claimed, to the sweep).
+        logger.exception("delivering a batch failed", extra={"message_ids": message_ids})
     # The next batches go to the back of the queue: other tenants' work that arrived while
     # this batch was being sent goes first.
     dispatch_messages()

@@ -416,6 +416,9 @@ ENGIUM_DELIVERY_BACKOFF_MAX_SECONDS = env.float(
 ENGIUM_DELIVERY_TENANT_IN_FLIGHT = env.int("ENGIUM_DELIVERY_TENANT_IN_FLIGHT", default=100)
 # Messages per delivery task: a worker sends one batch, in order, then dispatches the next.
 ENGIUM_DELIVERY_BATCH = env.int("ENGIUM_DELIVERY_BATCH", default=5)
+# Threads per worker process that call providers whose send is only HTTP (Twilio, WhatsApp
+# Cloud): a batch's messages go out at once, each on one of them.
+ENGIUM_DELIVERY_SENDERS = env.int("ENGIUM_DELIVERY_SENDERS", default=32)
 # Publish delivery tasks from a background thread, batched (off the send request's path).
 ENGIUM_DISPATCH_IN_BACKGROUND = env.bool("ENGIUM_DISPATCH_IN_BACKGROUND", default=True)
 ENGIUM_DISPATCH_WINDOW_MS = env.float("ENGIUM_DISPATCH_WINDOW_MS", default=25.0)

@@ -228,6 +228,9 @@ class Provider(abc.ABC):
     #: whether `send` takes templates as such (``OutboundMessage.template``) rather than
     #: their rendered text, and so needs them approved first (WhatsApp Cloud)
     sends_templates: ClassVar[bool] = False
+    #: whether `send` is only HTTP calls through `integrations.providers.http` (no database,
+    #: no tenant): then a batch's sends run at once, on threads of their own
+    sends_concurrently: ClassVar[bool] = False
 
     @abc.abstractmethod
     def validate_config(self, channel: str, config: Mapping[str, Any]) -> dict[str, Any]:

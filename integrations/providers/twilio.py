@@ -175,6 +175,7 @@ def _read_error(response: httpx.Response) -> tuple[str, str] | None:
 
 class TwilioProvider(Provider):
     slug = "twilio"
+    sends_concurrently = True
     channels = frozenset({"sms", "whatsapp", "voice"})
     secret_fields = frozenset({"auth_token"})
     callback_kinds = frozenset({"status", "inbound"})

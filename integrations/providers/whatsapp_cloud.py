@@ -158,6 +158,7 @@ def _language_of(code: str) -> str:
 
 class WhatsAppCloudProvider(Provider):
     slug = "whatsapp_cloud"
+    sends_concurrently = True
     channels = frozenset({"whatsapp"})
     secret_fields = frozenset({"access_token", "app_secret", "verify_token"})
     callback_kinds = frozenset({"events"})

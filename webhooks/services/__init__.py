@@ -15,7 +15,7 @@ from webhooks.services.endpoints import (
     send_test_event,
     update_endpoint,
 )
-from webhooks.services.events import SEND_DELIVERIES, raise_event
+from webhooks.services.events import SEND_DELIVERIES, raise_event, raise_events
 from webhooks.services.sending import drain as drain_deliveries
 from webhooks.services.sending import start_deliveries
 
@@ -28,6 +28,7 @@ __all__ = [
     "drain_deliveries",
     "purge_deliveries",
     "raise_event",
+    "raise_events",
     "replay_delivery",
     "replay_failed_deliveries",
     "rotate_endpoint_secret",

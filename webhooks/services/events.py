@@ -86,6 +86,31 @@ def raise_event(event_type: EventType, data: dict[str, Any]) -> Event:
     return event
 
 
+_RAISE_MANY_SQL = (
+    f"WITH event AS (INSERT INTO {Event._meta.db_table} (id, type, data, created_at) "  # noqa: S608
+    "SELECT e.id, %(type)s, e.data, %(at)s "
+    "FROM jsonb_to_recordset(%(events)s::jsonb) AS e(id text, data jsonb, ord int) ORDER BY e.ord "
+    "RETURNING id, type, COALESCE(data->>'id', '') AS subject_id, created_at) "
+    + fan_out_sql("SELECT * FROM event")
+)
+
+
+def raise_events(event_type: EventType, payloads: list[dict[str, Any]]) -> list[Event]:
+    """`raise_event` for several subjects at once, in one statement (in the given order)."""
+    if len(payloads) < 2:
+        return [raise_event(event_type, data) for data in payloads]
+    now = timezone.now()
+    events = [Event(type=event_type, data=data, created_at=now) for data in payloads]
+    rows = [{"id": event.id, "data": event.data, "ord": n} for n, event in enumerate(events)]
+    with connection.cursor() as cursor:
+        cursor.execute(_RAISE_MANY_SQL, {"type": event_type, "at": now, "events": json.dumps(rows)})
+        delivery_ids = sorted(row[0] for row in cursor.fetchall())
+    for event in events:
+        event._state.adding = False
+    dispatch_new_deliveries(delivery_ids)
+    return events
+
+
 def dispatch_new_deliveries(delivery_ids: list[int]) -> None:
     """Publish the tasks of freshly written deliveries once their transaction commits."""
     if not delivery_ids:
