@@ -28,6 +28,7 @@ from conversations.models import Message, MessageStatus
 from conversations.services.statuses import change_message_status, change_statuses
 from conversations.status import PENDING_DELIVERY
 from engium import outbox
+from engium.postgresql import update_rows
 from engium.tenancy import current_schema
 from integrations import selectors as integration_selectors
 from integrations.models import Integration
@@ -370,7 +371,7 @@ def _record_sent_many(sent: list[tuple[Message, SendResult]]) -> dict[str, Messa
             if status:  # the status the provider confirmed, if the state machine allows it
                 change_statuses(messages, status, also_save=sent_fields)
             else:
-                Message.objects.bulk_update(messages, sent_fields)
+                update_rows(messages, sent_fields)
     return {message.pk: message for message in locked}
 
 

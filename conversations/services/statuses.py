@@ -10,6 +10,7 @@ from django.utils import timezone
 from conversations.models import Message, MessageStatusChange
 from conversations.payloads import message_payload
 from conversations.status import EVENT_FOR_STATUS, PENDING_DELIVERY, can_move
+from engium.postgresql import update_rows
 from webhooks.services import raise_event, raise_events
 
 
@@ -80,7 +81,7 @@ def change_statuses(
         if status not in PENDING_DELIVERY:
             message.next_attempt_at = None
     if fields:
-        Message.objects.bulk_update(messages, list(dict.fromkeys(fields)))
+        update_rows(messages, list(dict.fromkeys(fields)))
     if moved:
         MessageStatusChange.objects.bulk_create(
             MessageStatusChange(message=message, status=status, occurred_at=at or now)

@@ -94,3 +94,39 @@ def test_the_prepared_send_statement_writes_into_the_current_tenants_schema(
             ["%INSERT INTO conversations_conversation%"],
         )
         assert cursor.fetchone()[0] >= 1  # it was prepared, not parsed anew each time
+
+
+def test_update_rows_saves_each_rows_own_values_in_one_statement(
+    tenant_a: TenantFixture, django_assert_num_queries: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from engium.postgresql import update_rows
+
+    with tenant_a.schema():
+        messages = [
+            send_message(
+                recipient=f"+1555010{7100 + n}",
+                channel="whatsapp",
+                content=MessageContent(text="x"),
+            )
+            for n in range(3)
+        ]
+        later = timezone.now() + timedelta(minutes=5)
+        first, second, untouched = messages
+        first.provider_message_id, first.next_attempt_at, first.outcome_unknown = "SM1", None, True
+        second.provider_message_id, second.next_attempt_at, second.attempts = "SM2", later, 7
+        with django_assert_num_queries(1):
+            updated = update_rows(
+                [first, second],
+                ["provider_message_id", "next_attempt_at", "outcome_unknown", "attempts"],
+            )
+        assert updated == 2
+        rows = Message.objects.in_bulk([m.pk for m in messages])
+    assert rows[first.pk].provider_message_id == "SM1" and rows[first.pk].next_attempt_at is None
+    assert rows[first.pk].outcome_unknown is True
+    assert rows[second.pk].provider_message_id == "SM2"
+    assert rows[second.pk].next_attempt_at == later and rows[second.pk].attempts == 7
+    assert rows[untouched.pk].provider_message_id == "" and rows[untouched.pk].attempts == 0
