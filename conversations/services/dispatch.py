@@ -19,10 +19,11 @@ lock, it counts the tenant's in-flight messages and marks at most the difference
 limit, oldest due first, as dispatched, then publishes them in batches. It runs
 
 - when a send wakes it (``conversations.dispatch_messages``, batched per tenant by the
-  outbox and coalesced: at most one wake-up per tenant is pending). If the tenant had nothing
-  in flight, the woken task delivers the first batch itself, so an idle tenant's message
-  waits for no one but the queue; a busy tenant's batches all join the back of the queue, so
-  its wake-up cannot carry work of its own ahead of other tenants';
+  outbox and coalesced: at most one wake-up per tenant is pending). The woken task delivers
+  the first batch itself, so a message waits for no one but the queue, once: the wake-up
+  stood in the queue in its send's place, behind the work other tenants had queued before,
+  and with one wake-up pending per tenant, each tenant gets one such batch per turn; the
+  other batches join the back of the queue;
 - at the end of every batch (``conversations.deliver_messages``): the tenant's next batches
   join the back of the queue, behind the other tenants' work that arrived meanwhile;
 - when a retry comes due (a woken task with the retry's countdown);
@@ -74,8 +75,7 @@ def dispatch_messages(*, woken: bool = False) -> int:
     Marks them dispatched (committed before anything is published), then publishes them as
     ``conversations.deliver_messages`` tasks of ``ENGIUM_DELIVERY_BATCH`` IDs, oldest first.
     ``woken``: this is the tenant's wake-up task; it lets the next send publish another, and
-    if the tenant had nothing in flight, delivers the first batch here, after publishing the
-    others. If the broker is down, what was not published waits again
+    delivers the first batch here, after publishing the others. If the broker is down, what was not published waits again
     (``mark_undispatched``) for the sweep. Returns how many messages were dispatched.
     """
     batch = settings.ENGIUM_DELIVERY_BATCH
@@ -105,7 +105,7 @@ def dispatch_messages(*, woken: bool = False) -> int:
         if not ids:
             return 0
         Message.objects.filter(pk__in=ids).update(dispatched_at=now)
-    first, rest = (ids[:batch], ids[batch:]) if woken and not busy else ([], ids)
+    first, rest = (ids[:batch], ids[batch:]) if woken else ([], ids)
     outbox.publish_each(
         DELIVER_MESSAGES,
         schema=current_schema(),
