@@ -1,7 +1,7 @@
 """The worker's way of sending: claim, start the POSTs, return; record the outcomes aside.
 
 A `webhooks.send_deliveries` task only claims its deliveries (`delivery._claim`, one
-transaction) and puts their requests on the process's sender loop (`webhooks.sender`);
+statement) and puts their requests on the process's sender loop (`webhooks.sender`);
 it returns as soon as they are started, so the worker process takes its next task while
 the endpoints answer, instead of waiting 50 ms or 15 s for the slowest of its batch. The
 answers land on the process's `Recorder`, a thread with its own database connection that
