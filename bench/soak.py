@@ -262,10 +262,18 @@ def main() -> int:
                 future.result()
         send_peak = count / options.peak_seconds
         give_up = time.monotonic() + options.drain_seconds
+        shown = 0.0
         while (left := backlog(services["DATABASE_URL"], schemas)) != (0, 0):
             if time.monotonic() > give_up:
                 raise SystemExit(
                     f"the burst did not drain in {options.drain_seconds:.0f} s: {left}"
+                )
+            if time.time() - shown >= 10:  # which stage the burst waits on
+                shown = time.time()
+                print(
+                    f"  {shown - burst_started:5.0f} s: {left[0]} deliveries pending, "
+                    f"{left[1]} messages not yet read, {len(receiver.lags)} webhooks received",
+                    flush=True,
                 )
             time.sleep(1)
         through = max(at for at, _ in receiver.lags) - burst_started
