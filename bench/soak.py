@@ -1,18 +1,32 @@
 """Soak test, run by hand: ``python -m bench.soak [--minutes 10] [--tenants 50]``.
 
-In a database of its own (dropped afterwards), it starts the product's processes (gunicorn,
-a worker on every queue, beat), creates ``--tenants`` tenants, each with a sandbox WhatsApp
-integration and a webhook endpoint on a local receiver (subscribed to every event), finds
-the send's peak rate over all of them for ``--peak-seconds``, then sends at half of it for
-``--minutes``, a random tenant for each send. Each minute it prints:
+In a database of its own (dropped afterwards), it starts the product's processes as
+docs/deploy.md lays out a production: gunicorn, workers split by queue (`delivery`,
+`webhooks`, `agents,default`: `devtools.launcher.SPLIT_WORKERS`, each with the concurrency
+of its option, printed) and beat; it creates ``--tenants`` tenants, each with a sandbox
+WhatsApp integration and a webhook endpoint on a local receiver (subscribed to every
+event). Then it measures two peaks in one closed-loop burst of ``--peak-seconds``
+(``--clients`` threads sending as fast as the web answers, a random tenant per send):
 
-* the send's latency (request to 201), p50 and p99;
-* status to webhook: from an event's time (its ``timestamp``) to the receiver having it,
-  p50 and p99, over every event delivered that minute;
-* the resident memory of the web processes and of the worker processes (each with its
-  children), in MiB.
+* the **send's peak**: sends accepted (201) per second during the burst;
+* the **pipeline's peak**: those sends divided by the time from the burst's start until
+  every one of them is ``read`` and every webhook event they raised has reached the
+  receiver (the last one's arrival). That is what the whole system sustains: the web
+  accepts, the delivery workers send, the sandbox's statuses are applied, and the webhooks
+  workers deliver each event. It includes the sandbox's timetable (read 2 s after the
+  send, applied by the 5-s outbox sweep), so it errs low, by a few seconds over the burst.
 
-A healthy run is flat: latencies and memory stay where the first minutes put them.
+It soaks at half of the pipeline's peak (``--rate`` overrides) for ``--minutes``, a random
+tenant per send. Each minute it prints:
+
+* the sends that minute, and their latency (request to 201), p50 and p99;
+* the webhooks received that minute, and status to webhook: from an event's time (its
+  ``timestamp``) to the receiver having it, p50 and p99;
+* the backlog: webhook deliveries pending and messages not yet ``read``, over all tenants;
+* the resident memory of the web processes and of each worker (each with its children),
+  in MiB.
+
+A healthy run is flat: latencies, backlog and memory stay where the first minutes put them.
 """
 
 from __future__ import annotations
@@ -37,7 +51,7 @@ import psutil
 import psycopg
 
 from bench.common import BASE_DIR, bench_environment, manage, percentile
-from devtools.launcher import process_commands
+from devtools.launcher import SPLIT_WORKERS, process_commands
 
 BODY = {"channel": "whatsapp", "message": {"text": "Hello from Engium! How can we help you today?"}}
 
@@ -54,7 +68,7 @@ for index in range({count}):
     with schema_context(tenant.schema_name):
         connect_integration(channel="whatsapp", provider="sandbox", config={{}})
         create_endpoint(url={hook!r}, events=["*"], description="soak")
-    out.append([tenant.public_id, issued.raw_key])
+    out.append([tenant.public_id, issued.raw_key, tenant.schema_name])
 print(json.dumps(out))
 """
 
@@ -101,15 +115,60 @@ def rss_mib(process: subprocess.Popen[bytes]) -> float:
         return 0.0
 
 
+#: Worker concurrency per group of `SPLIT_WORKERS`, chosen for this 2-core machine (and
+#: printed): the sandbox answers at once and the receiver too, so both are CPU work and a
+#: process per core is enough; a webhooks task only claims and starts its POSTs (its
+#: process's event loop and recorder thread do the rest); agents and default run only
+#: beat's sweeps here.
+CONCURRENCY = {"worker-delivery": 2, "worker-webhooks": 2, "worker-agents": 1}
+
+
+def backlog(database_url: str, schemas: list[str]) -> tuple[int, int]:
+    """Webhook deliveries pending, and messages not yet ``read``, over every tenant."""
+    pending = " UNION ALL ".join(
+        f"SELECT (SELECT count(*) FROM {schema}.webhooks_delivery WHERE status = 'pending'),"  # noqa: S608 (our own tenants' schemas)
+        f" (SELECT count(*) FROM {schema}.conversations_message WHERE status <> 'read')"
+        for schema in schemas
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(f"SELECT sum(d), sum(m) FROM ({pending}) AS t(d, m)").fetchone()  # noqa: S608
+    assert row is not None
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def recipient() -> str:
+    # never ending in 0001 (the sandbox fails it) or 0002 (never read): every send is read
+    return f"+1555{random.randint(100_000, 999_999)}{random.randint(3, 9)}"
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--minutes", type=float, default=10)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--tenants", type=int, default=50)
-    parser.add_argument("--peak-seconds", type=int, default=20)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--peak-seconds", type=int, default=20, help="length of the burst that finds the peaks"
+    )
+    parser.add_argument("--clients", type=int, default=8, help="client threads")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="sends/s of the soak (default: half the pipeline's)"
+    )
+    parser.add_argument("--drain-seconds", type=float, default=600, help="wait at most this")
     parser.add_argument("--web-workers", type=int, default=2)
+    for name, default in CONCURRENCY.items():
+        parser.add_argument(
+            f"--{name.removeprefix('worker-')}-concurrency",
+            type=int,
+            default=default,
+            help=f"processes of the {SPLIT_WORKERS[name]} worker",
+        )
     parser.add_argument("--port", type=int, default=8768)
     options = parser.parse_args()
+    concurrency = {
+        name: getattr(options, f"{name.removeprefix('worker-')}_concurrency")
+        for name in CONCURRENCY
+    }
 
     from devtools.embedded import ensure_services
 
@@ -144,10 +203,23 @@ def main() -> int:
                 text=True,
             ).stdout
         )
+        schemas = [schema for _, _, schema in credentials]
         commands = process_commands(
             port=options.port,
             web_workers=options.web_workers,
             beat_schedule=workdir / "beat-schedule",
+            split_workers=True,
+        )
+        for name, processes_of_it in concurrency.items():
+            args = commands[name]
+            args[args.index("--concurrency") + 1] = str(processes_of_it)
+        print(
+            f"processes: web {options.web_workers} sync workers; "
+            + "; ".join(
+                f"{name} (-Q {SPLIT_WORKERS[name]}) {concurrency[name]}" for name in CONCURRENCY
+            )
+            + "; beat",
+            flush=True,
         )
         for name, args in commands.items():
             log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 (lives with the process)
@@ -161,21 +233,19 @@ def main() -> int:
                 headers={"Authorization": f"Bearer {key}", "X-Tenant-ID": tenant},
                 timeout=30,
             )
-            for tenant, key in credentials
+            for tenant, key, _ in credentials
         ]
 
         def send() -> float:
             client = random.choice(clients)
             started = time.monotonic()
-            answer = client.post(
-                "conversations/send",
-                json={**BODY, "recipient": f"+1555{random.randint(1_000_000, 9_999_999)}"},
-            )
+            answer = client.post("conversations/send", json={**BODY, "recipient": recipient()})
             if answer.status_code != 201:
                 raise SystemExit(f"send answered {answer.status_code}: {answer.text}")
             return time.monotonic() - started
 
-        # the peak: as fast as --clients threads can send
+        # the peaks: a burst as fast as --clients threads can send, then until it is through
+        burst_started = time.time()
         deadline = time.monotonic() + options.peak_seconds
         count = 0
         lock = threading.Lock()
@@ -188,17 +258,48 @@ def main() -> int:
                     count += 1
 
         with ThreadPoolExecutor(options.clients) as pool:
-            for _ in range(options.clients):
-                pool.submit(flat_out)
-        peak = count / options.peak_seconds
-        rate = peak / 2
-        print(f"peak {peak:.0f} sends/s over {options.tenants} tenants; soaking at {rate:.0f}/s")
-        time.sleep(20)  # let the peak's backlog drain before measuring
+            for future in [pool.submit(flat_out) for _ in range(options.clients)]:
+                future.result()
+        send_peak = count / options.peak_seconds
+        give_up = time.monotonic() + options.drain_seconds
+        shown = 0.0
+        while (left := backlog(services["DATABASE_URL"], schemas)) != (0, 0):
+            if time.monotonic() > give_up:
+                raise SystemExit(
+                    f"the burst did not drain in {options.drain_seconds:.0f} s: {left}"
+                )
+            if time.time() - shown >= 10:  # which stage the burst waits on
+                shown = time.time()
+                print(
+                    f"  {shown - burst_started:5.0f} s: {left[0]} deliveries pending, "
+                    f"{left[1]} messages not yet read, {len(receiver.lags)} webhooks received",
+                    flush=True,
+                )
+            time.sleep(1)
+        through = max(at for at, _ in receiver.lags) - burst_started
+        pipeline_peak = count / through
+        rate = options.rate or pipeline_peak / 2
+        print(
+            f"send's peak:     {send_peak:.0f} sends/s over {options.tenants} tenants "
+            f"({count} sends in {options.peak_seconds} s, {options.clients} clients)"
+        )
+        print(
+            f"pipeline's peak: {pipeline_peak:.0f} sends/s (the same {count} sends read and "
+            f"their {len(receiver.lags)} webhooks received {through:.1f} s after the burst began)"
+        )
+        print(
+            f"soaking at {rate:.1f} sends/s: "
+            + ("--rate" if options.rate else "half of the pipeline's peak")
+            + f", {rate / send_peak:.2f} of the send's",
+            flush=True,
+        )
         receiver.lags.clear()
 
         print(
-            "minute | sends | send p50 / p99 ms | status→webhook p50 / p99 ms | "
-            "web MiB | worker MiB"
+            "minute | sends | send p50 / p99 ms | webhooks | status→webhook p50 / p99 ms | "
+            "pending deliveries / unread | web MiB | "
+            + " | ".join(f"{name.removeprefix('worker-')} MiB" for name in CONCURRENCY),
+            flush=True,
         )
         latencies: list[tuple[float, float]] = []
         started = time.monotonic()
@@ -213,7 +314,7 @@ def main() -> int:
                 pool.submit(lambda: latencies.append((time.time(), send())))
                 if time.monotonic() - started >= (minute + 1) * 60:
                     minute += 1
-                    _report(minute, latencies, receiver, processes)
+                    _report(minute, latencies, receiver, processes, services, schemas)
     finally:
         for process in processes.values():
             process.terminate()
@@ -232,19 +333,22 @@ def _report(
     latencies: list[tuple[float, float]],
     receiver: Receiver,
     processes: dict[str, subprocess.Popen[bytes]],
+    services: dict[str, str],
+    schemas: list[str],
 ) -> None:
     since = time.time() - 60
     sends = [seconds * 1000 for at, seconds in list(latencies) if at >= since]
     lags = [lag * 1000 for at, lag in list(receiver.lags) if at >= since]
-    web = rss_mib(processes["web"])
-    worker = rss_mib(processes["worker"])
+    pending, unread = backlog(services["DATABASE_URL"], schemas)
+    memory = [rss_mib(processes["web"])] + [rss_mib(processes[name]) for name in CONCURRENCY]
 
     def p(values: list[float], share: float) -> str:
         return f"{percentile(values, share):,.0f}" if values else "-"
 
     print(
         f"{minute:>6} | {len(sends):>5} | {p(sends, 0.5):>6} / {p(sends, 0.99):>6} | "
-        f"{p(lags, 0.5):>10} / {p(lags, 0.99):>8} | {web:>7.0f} | {worker:>10.0f}",
+        f"{len(lags):>8} | {p(lags, 0.5):>10} / {p(lags, 0.99):>8} | "
+        f"{pending:>18} / {unread:>6} | " + " | ".join(f"{mib:>7.0f}" for mib in memory),
         flush=True,
     )
 

@@ -424,3 +424,65 @@ def test_one_sweep_publishes_every_tenants_due_work_a_bounded_share_each(
     # the backlog of A gets its share, and B's delivery goes out in the same sweep
     assert len(published[tenant_a.tenant.schema_name]) == 3
     assert len(published[tenant_b.tenant.schema_name]) == 1
+
+
+def test_the_sweep_visits_only_the_tenants_with_due_deliveries(
+    tenant_a: TenantFixture,
+    tenant_b: TenantFixture,
+    receiver: ScriptedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engium.tenancy import current_schema
+    from webhooks.services import schemas_with_due_deliveries
+    from webhooks.tasks import sweep_deliveries
+
+    monkeypatch.setattr(delivery_service.outbox, "publish", lambda *a, **kw: True)
+    visited: list[str] = []
+
+    def dispatch() -> int:
+        visited.append(current_schema())
+        return delivery_service.dispatch_due_deliveries()
+
+    monkeypatch.setattr("webhooks.services.dispatch_due_deliveries", dispatch)
+    a, b = tenant_a.tenant.schema_name, tenant_b.tenant.schema_name
+    with tenant_a.schema():
+        endpoint = create_endpoint(url=receiver.url, events=["*"])
+        lost = _test_delivery(endpoint)
+    with tenant_b.schema():
+        endpoint = create_endpoint(url=receiver.url, events=["*"])
+        fresh, later = _test_delivery(endpoint), _test_delivery(endpoint)
+        # published a moment ago (its task is on its way), and a retry not yet due
+        Delivery.objects.filter(pk=later).update(
+            next_attempt_at=timezone.now() + timedelta(minutes=5), dispatched_at=None
+        )
+        assert Delivery.objects.get(pk=fresh).dispatched_at is not None
+    with tenant_a.schema():
+        # its task was lost: published longer ago than the redispatch delay
+        Delivery.objects.filter(pk=lost).update(dispatched_at=timezone.now() - timedelta(minutes=5))
+
+    assert schemas_with_due_deliveries([a, b]) == {a}
+    assert sweep_deliveries() == 1
+    assert a in visited and b not in visited
+    # a retry that is due (dispatched_at NULL) counts as well; the one just published not
+    with tenant_b.schema():
+        Delivery.objects.filter(pk=later).update(next_attempt_at=timezone.now())
+    assert schemas_with_due_deliveries([a, b]) == {b}
+
+
+def test_a_failed_probe_makes_the_sweep_visit_every_tenant(
+    tenant_a: TenantFixture, tenant_b: TenantFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engium.tenancy import current_schema
+    from webhooks.tasks import sweep_deliveries
+
+    visited: list[str] = []
+    monkeypatch.setattr(
+        "webhooks.services.dispatch_due_deliveries", lambda: visited.append(current_schema()) or 0
+    )
+
+    def broken(schemas: list[str]) -> set[str]:
+        raise RuntimeError("a schema without the table")
+
+    monkeypatch.setattr("webhooks.services.schemas_with_due_deliveries", broken)
+    sweep_deliveries()
+    assert {tenant_a.tenant.schema_name, tenant_b.tenant.schema_name} <= set(visited)

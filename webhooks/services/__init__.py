@@ -4,6 +4,7 @@ from webhooks.services.delivery import (
     disable_endpoint,
     dispatch_due_deliveries,
     purge_deliveries,
+    schemas_with_due_deliveries,
     send_deliveries,
 )
 from webhooks.services.endpoints import (
@@ -32,6 +33,7 @@ __all__ = [
     "replay_delivery",
     "replay_failed_deliveries",
     "rotate_endpoint_secret",
+    "schemas_with_due_deliveries",
     "send_deliveries",
     "send_test_event",
     "start_deliveries",

@@ -22,16 +22,19 @@ import json
 import logging
 import random
 import time
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db import connection, transaction
+from django.db.models import Field, Model, Q
 from django.utils import timezone
 
 from engium import outbox
+from engium.postgresql import prepared_cursor
 from engium.tenancy import current_schema
 from engium.timestamps import iso_time
 from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
@@ -48,6 +51,8 @@ BATCH = outbox.MAX_BATCH
 #: Rounds per task: a delivery held back behind an earlier one of its subject, or because
 #: its endpoint had its fill of requests in flight, may go in the next round.
 ROUNDS = 3
+
+M = TypeVar("M", bound=Model)
 
 
 @dataclass
@@ -101,71 +106,151 @@ def request_for(item: Claimed) -> Request[Claimed]:
     return Request(item, item.endpoint.url, _headers(item), item.body)
 
 
-def _claim(ids: list[int]) -> tuple[list[Claimed], list[Delivery]]:
+#: The claim, in one statement (`_claim`). ``candidate`` locks the given deliveries that
+#: are pending, due and of an enabled endpoint (``SKIP LOCKED``: a row another worker is
+#: claiming is its own); ``free`` drops those held back behind an earlier delivery of the
+#: same endpoint and subject that is pending and not yet tried or in flight, and numbers the
+#: rest per endpoint; ``in_flight`` counts each endpoint's live leases (pending rows only, so
+#: the partial index ``delivery_pending_by_subject`` serves it, however many deliveries the
+#: endpoint has finished); ``chosen`` keeps what fits under the endpoint's cap; ``taken``
+#: leases those; ``released`` (when asked) hands the rest back to the sweep. The answer is
+#: every candidate, oldest first, with its event and endpoint when it was taken.
+_CLAIM_SQL = """
+WITH candidate AS (
+    SELECT d.id, d.endpoint_id, d.subject_id
+    FROM webhooks_delivery d
+    JOIN webhooks_endpoint e ON e.id = d.endpoint_id
+    WHERE d.id = ANY(%(ids)s::bigint[])
+      AND d.status = 'pending'
+      AND d.next_attempt_at <= %(now)s
+      AND e.enabled
+    ORDER BY d.id
+    FOR UPDATE OF d SKIP LOCKED
+), free AS (
+    SELECT c.id, c.endpoint_id,
+           row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.id) AS nth
+    FROM candidate c
+    WHERE c.subject_id = '' OR NOT EXISTS (
+        SELECT 1 FROM webhooks_delivery p
+        WHERE p.endpoint_id = c.endpoint_id
+          AND p.subject_id = c.subject_id
+          AND p.id < c.id
+          AND p.status = 'pending'
+          AND (p.attempts = 0 OR p.claimed_until > %(now)s)
+    )
+), in_flight AS (
+    SELECT d.endpoint_id, count(*) AS n
+    FROM webhooks_delivery d
+    WHERE d.endpoint_id IN (SELECT endpoint_id FROM free)
+      AND d.status = 'pending'
+      AND d.claimed_until > %(now)s
+    GROUP BY d.endpoint_id
+), chosen AS (
+    SELECT f.id
+    FROM free f LEFT JOIN in_flight i ON i.endpoint_id = f.endpoint_id
+    WHERE f.nth + coalesce(i.n, 0) <= %(cap)s
+), taken AS (
+    UPDATE webhooks_delivery d
+    SET attempts = d.attempts + 1,
+        claimed_until = %(lease)s,
+        next_attempt_at = %(lease)s,
+        dispatched_at = %(lease)s,
+        updated_at = %(now)s
+    WHERE d.id IN (SELECT id FROM chosen)
+    RETURNING {delivery}
+), released AS (
+    UPDATE webhooks_delivery d
+    SET dispatched_at = NULL
+    WHERE %(release)s
+      AND d.id IN (SELECT id FROM candidate)
+      AND d.id NOT IN (SELECT id FROM chosen)
+      AND d.claimed_until IS NULL
+    RETURNING d.id
+)
+SELECT c.id, c.endpoint_id, t.id IS NOT NULL, {taken}, {event}, {endpoint}
+FROM candidate c
+LEFT JOIN taken t ON t.id = c.id
+LEFT JOIN webhooks_event ev ON ev.id = t.event_id
+LEFT JOIN webhooks_endpoint e ON e.id = t.endpoint_id
+ORDER BY c.id
+"""
+
+
+def _columns(model: type[Model]) -> list[Field[Any, Any]]:
+    return list(model._meta.concrete_fields)
+
+
+@cache
+def _claim_sql() -> str:
+    def listed(alias: str, model: type[Model]) -> str:
+        return ", ".join(f"{alias}.{f.column}" for f in _columns(model))
+
+    return _CLAIM_SQL.format(
+        delivery=listed("d", Delivery),
+        taken=listed("t", Delivery),
+        event=listed("ev", Event),
+        endpoint=listed("e", Endpoint),
+    )
+
+
+def _from_row(model: type[M], values: Sequence[Any]) -> M:
+    """A model instance from its columns as the database gave them (each field's own
+    conversions applied: JSON, and the endpoint's secrets decrypted)."""
+    fields = _columns(model)
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(column)
+        converters += field.get_db_converters(connection)  # type: ignore[attr-defined]
+        for converter in converters:
+            value = converter(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def _claim(ids: list[int], *, release_held: bool = False) -> tuple[list[Claimed], list[Delivery]]:
+    """Claim those of ``ids`` that are pending, due, free and under their endpoint's cap:
+    one statement (`_CLAIM_SQL`), prepared once per connection. Returns the claimed, with
+    their events and endpoints, and the held back (order, or the endpoint's cap); with
+    ``release_held``, the held back are also left to the sweep (`leave_to_the_sweep`) in
+    the same statement."""
+    if not ids:
+        return [], []
     now = timezone.now()
     lease = now + timedelta(seconds=settings.ENGIUM_WEBHOOK_LEASE_SECONDS)
-    earlier = (
-        Delivery.objects.filter(
-            endpoint_id=OuterRef("endpoint_id"),
-            subject_id=OuterRef("subject_id"),
-            id__lt=OuterRef("id"),
-            status=DeliveryStatus.PENDING,
-        )
-        .exclude(subject_id="")
-        .filter(Q(attempts=0) | Q(claimed_until__gt=now))
-    )
-    with transaction.atomic():
-        rows: list[Delivery] = list(
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(
-                pk__in=ids,
-                status=DeliveryStatus.PENDING,
-                next_attempt_at__lte=now,
-                endpoint__enabled=True,
-            )
-            .annotate(held_back=Exists(earlier))
-            .select_related("event")  # its body, in the same round trip
-            .order_by("id")
-        )
-        held_back = [row for row in rows if row.held_back]  # type: ignore[attr-defined]
-        free = [row for row in rows if not row.held_back]  # type: ignore[attr-defined]
-        in_flight = Counter(
-            dict(
-                Delivery.objects.filter(
-                    endpoint_id__in={row.endpoint_id for row in free}, claimed_until__gt=now
-                )
-                .values_list("endpoint_id")
-                .annotate(n=Count("id"))
-                .values_list("endpoint_id", "n")
-            )
-        )
-        taken = []
-        for row in free:
-            if in_flight[row.endpoint_id] < settings.ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY:
-                in_flight[row.endpoint_id] += 1
-                taken.append(row)
-            else:  # the endpoint has its fill: the next round (or the sweep) takes it
-                held_back.append(row)
+    params = {
+        "ids": ids,
+        "now": now,
+        "lease": lease,
+        "cap": settings.ENGIUM_WEBHOOK_ENDPOINT_CONCURRENCY,
+        "release": release_held,
+    }
+    with prepared_cursor() as cursor:
+        cursor.execute(_claim_sql(), params)
+        rows = cursor.fetchall()
+    n_delivery, n_event = len(_columns(Delivery)), len(_columns(Event))
+    held_back: list[Delivery] = []
+    claimed: list[Claimed] = []
+    events: dict[str, tuple[Event, bytes]] = {}
+    endpoints: dict[str, Endpoint] = {}
+    for row in rows:
+        pk, endpoint_id, taken = row[0], row[1], row[2]
         if not taken:
-            return [], held_back
-        Delivery.objects.filter(pk__in=[row.pk for row in taken]).update(
-            attempts=F("attempts") + 1,
-            claimed_until=lease,
-            next_attempt_at=lease,
-            dispatched_at=lease,
-            updated_at=now,
-        )
-    # One query for the batch's endpoints (their secrets are decrypted once each).
-    endpoints = Endpoint.objects.in_bulk({row.endpoint_id for row in taken})
-    bodies: dict[str, bytes] = {}
-    claimed = []
-    for row in taken:
-        row.attempts += 1
-        row.claimed_until = lease
-        event = row.event
-        if event.pk not in bodies:
-            bodies[event.pk] = event_body(event)
-        claimed.append(Claimed(row, endpoints[row.endpoint_id], event, bodies[event.pk]))
+            held = Delivery(pk=pk, endpoint_id=endpoint_id)
+            held._state.adding = False
+            held_back.append(held)
+            continue
+        rest = row[3:]
+        delivery_row = _from_row(Delivery, rest[:n_delivery])
+        event_values = rest[n_delivery : n_delivery + n_event]
+        if event_values[0] not in events:
+            event = _from_row(Event, event_values)
+            events[event.pk] = (event, event_body(event))
+        event, body = events[event_values[0]]
+        if endpoint_id not in endpoints:
+            endpoints[endpoint_id] = _from_row(Endpoint, rest[n_delivery + n_event :])
+        delivery_row.event = event
+        claimed.append(Claimed(delivery_row, endpoints[endpoint_id], event, body))
     return claimed, held_back
 
 
@@ -308,6 +393,34 @@ def dispatch_due_deliveries(*, now: datetime | None = None, limit: int = 1000) -
         if_unpublished=mark_undispatched,
         batch=BATCH,
     )
+
+
+#: Schemas per probe statement (`schemas_with_due_deliveries`).
+PROBE_CHUNK = 500
+
+
+def schemas_with_due_deliveries(schemas: list[str], *, now: datetime | None = None) -> set[str]:
+    """Which of ``schemas`` have a delivery `dispatch_due_deliveries` would publish: one
+    statement per `PROBE_CHUNK` schemas (an indexed ``EXISTS`` each, on ``delivery_due``),
+    so the sweep visits only those instead of every tenant every second."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.ENGIUM_WEBHOOK_REDISPATCH_AFTER_SECONDS)
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    due: set[str] = set()
+    for start in range(0, len(schemas), PROBE_CHUNK):
+        chunk = schemas[start : start + PROBE_CHUNK]
+        probes = " UNION ALL ".join(
+            f"SELECT %(s{n})s::text WHERE EXISTS (SELECT 1 FROM "  # noqa: S608 (quoted names)
+            f"{connection.ops.quote_name(schema)}.{table} WHERE next_attempt_at <= %(now)s "
+            "AND status = 'pending' AND (dispatched_at IS NULL OR dispatched_at <= %(stale)s))"
+            for n, schema in enumerate(chunk)
+        )
+        params: dict[str, Any] = {f"s{n}": schema for n, schema in enumerate(chunk)}
+        params.update(now=now, stale=stale)
+        with connection.cursor() as cursor:
+            cursor.execute(probes, params)
+            due.update(row[0] for row in cursor.fetchall())
+    return due
 
 
 def purge_deliveries(*, now: datetime | None = None) -> int:

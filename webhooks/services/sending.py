@@ -1,7 +1,7 @@
 """The worker's way of sending: claim, start the POSTs, return; record the outcomes aside.
 
 A `webhooks.send_deliveries` task only claims its deliveries (`delivery._claim`, one
-transaction) and puts their requests on the process's sender loop (`webhooks.sender`);
+statement) and puts their requests on the process's sender loop (`webhooks.sender`);
 it returns as soon as they are started, so the worker process takes its next task while
 the endpoints answer, instead of waiting 50 ms or 15 s for the slowest of its batch. The
 answers land on the process's `Recorder`, a thread with its own database connection that
@@ -178,9 +178,9 @@ def start_deliveries(delivery_ids: list[str]) -> int:
     returns how many were started. Their outcomes are recorded by the `Recorder`."""
     limit = settings.ENGIUM_WEBHOOK_WORKER_IN_FLIGHT
     recorder.wait_for_room(limit - len(delivery_ids))
-    claimed, held_back = delivery._claim([int(i) for i in delivery_ids])
+    # The held back are left to the sweep by the claim's own statement.
+    claimed, held_back = delivery._claim([int(i) for i in delivery_ids], release_held=True)
     if held_back:
-        delivery.leave_to_the_sweep([row.pk for row in held_back])
         recorder.hold(current_schema(), held_back)
     recorder.start(current_schema(), claimed)
     return len(claimed)
