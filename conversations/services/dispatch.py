@@ -69,20 +69,31 @@ def in_flight(*, now: datetime | None = None) -> QuerySet[Message]:
     return pending_messages().filter(dispatched_at__gt=stale)
 
 
+def waiting_messages(*, now: datetime | None = None) -> QuerySet[Message]:
+    """The current tenant's due messages that no task carries: waiting, or lost."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
+    return (
+        pending_messages()
+        .filter(next_attempt_at__lte=now)
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale))
+    )
+
+
 def dispatch_messages(*, woken: bool = False) -> int:
     """Dispatch the current tenant's due waiting (and lost) messages, within its in-flight limit.
 
     Marks them dispatched (committed before anything is published), then publishes them as
     ``conversations.deliver_messages`` tasks of ``ENGIUM_DELIVERY_BATCH`` IDs, oldest first.
     ``woken``: this is the tenant's wake-up task; it lets the next send publish another, and
-    delivers the first batch here, after publishing the others. If the broker is down, what was not published waits again
-    (``mark_undispatched``) for the sweep. Returns how many messages were dispatched.
+    delivers the first batch here, after publishing the others. If the broker is down, what
+    was not published waits again (``mark_undispatched``) for the sweep. Returns how many
+    messages were dispatched.
     """
     batch = settings.ENGIUM_DELIVERY_BATCH
     if woken:  # before reading the rows: a send that skipped its wake-up is seen below
         outbox.taken(DISPATCH_MESSAGES, schema=current_schema())
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS)
     with transaction.atomic():
         # One dispatcher per tenant at a time, so that the count below stays true until the
         # marks are committed: concurrent batches finishing never overshoot the limit.
@@ -95,10 +106,8 @@ def dispatch_messages(*, woken: bool = False) -> int:
         if room <= 0:
             return 0
         ids = list(
-            pending_messages()
+            waiting_messages(now=now)
             .select_for_update(skip_locked=True)
-            .filter(next_attempt_at__lte=now)
-            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale))
             .order_by("next_attempt_at", "id")
             .values_list("pk", flat=True)[:room]
         )
@@ -132,8 +141,11 @@ def deliver_messages(message_ids: list[str]) -> int:
         # Left to their leases (or, if never claimed, to the sweep).
         logger.exception("delivering a batch failed", extra={"message_ids": message_ids})
     # The next batches go to the back of the queue: other tenants' work that arrived while
-    # this batch was being sent goes first.
-    dispatch_messages()
+    # this batch was being sent goes first. When nothing waits (a tenant that keeps up), one
+    # indexed probe spares the dispatcher's lock and count. A message that starts waiting
+    # after the probe has a wake-up of its own (a send's, or a retry's countdown).
+    if waiting_messages().exists():
+        dispatch_messages()
     return attempted
 
 
