@@ -107,7 +107,16 @@ class SendMessageView(EngiumAPIView):
                 request_hash=idempotency.fingerprint(request.data),
                 render=render_send_result,
             )
-        permit = self.limiter.take(tenant.public_id, limit=tenant.effective_rate_limit)
+        # The limiter's round trip overlaps the body's validation; its answer is read before
+        # the validation's outcome counts, so a request over the limit is a 429 either way.
+        pending = self.limiter.ask(tenant.public_id, limit=tenant.effective_rate_limit)
+        invalid: Exception | None = None
+        data: dict[str, Any] = {}
+        try:
+            data = self.parse_body(SendMessageSerializer)
+        except Exception as error:  # raised by the send below, as if it had parsed the body
+            invalid = error
+        permit = pending.result()
         if not permit.accepted:
             # A replay answers even at the limit (and does not count against it).
             stored = idempotency.find_answer(claim.key, claim.request_hash) if claim else None
@@ -118,11 +127,14 @@ class SendMessageView(EngiumAPIView):
                 f"{permit.reset_seconds} s.",
                 headers={**permit.headers(), "Retry-After": str(permit.reset_seconds)},
             )
+
+        def send() -> idempotency.Answer:
+            if invalid is not None:
+                raise invalid
+            return self._send(data, claim)
+
         try:
-            if claim is None:
-                answer = self._send(None)
-            else:
-                answer = idempotency.send_once(claim, lambda: self._send(claim))
+            answer = send() if claim is None else idempotency.send_once(claim, send)
         except Exception as error:
             # Nothing was created: the request gives its place in the window back.
             self.limiter.give_back(permit)
@@ -134,8 +146,7 @@ class SendMessageView(EngiumAPIView):
             return _answer(answer)
         return _answer(answer, headers=permit.headers())
 
-    def _send(self, claim: idempotency.Claim | None) -> idempotency.Answer:
-        data = self.parse_body(SendMessageSerializer)
+    def _send(self, data: dict[str, Any], claim: idempotency.Claim | None) -> idempotency.Answer:
         content = data["message"]
         message = services.send_message(
             recipient=data["recipient"],
