@@ -113,7 +113,9 @@ class SendMessageView(EngiumAPIView):
         invalid: Exception | None = None
         data: dict[str, Any] = {}
         try:
-            data = self.parse_body(SendMessageSerializer)
+            data = SendMessageSerializer.plain_text(request.data) or self.parse_body(
+                SendMessageSerializer
+            )
         except Exception as error:  # raised by the send below, as if it had parsed the body
             invalid = error
         permit = pending.result()
