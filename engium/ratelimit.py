@@ -12,8 +12,9 @@ limiter then **fails open**, accepts, and logs a warning at most once a minute p
 
 **Cost on the send's path.** `ask` writes the script's call (``EVALSHA``, packed once but
 for its arguments) on a connection of the calling thread's own and returns at once; its
-`Pending.result` reads the answer. The send asks first and validates the body while Redis
-works, so the round trip overlaps work the request does anyway. The thread's connection
+`Pending.result` reads the answer. The send asks first and reads the answer just before its
+first SQL statement (`conversations.views.SendMessageView`), so the round trip overlaps the
+validation and the rendering of the statement's values. The thread's connection
 skips redis-py's pool and retry machinery (about half of the limiter's CPU per request);
 it follows the cache's settings (a changed ``CACHES`` gets a new connection), and a reply
 left unread (a request cut short between ask and result) closes it, so an answer is never
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 logger = logging.getLogger(__name__)
@@ -64,6 +67,16 @@ return {accepted, count, reset}
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis names scripts so)
 
 _WARN_EVERY_SECONDS = 60.0
+
+#: Counts changes of the ``CACHES`` setting (tests): a thread's connection follows them.
+_caches_generation = 0
+
+
+@receiver(setting_changed)
+def _follow_caches(*, setting: str, **kwargs: Any) -> None:
+    global _caches_generation
+    if setting == "CACHES":
+        _caches_generation += 1
 
 
 def _bulk(value: str) -> bytes:
@@ -131,22 +144,23 @@ class MovingWindowLimiter:
         return Pending(self, connection, args, limit)
 
     def _connection(self) -> Any:
-        """The calling thread's own connection to the cache's Redis (made on first use)."""
+        """The calling thread's own connection to the cache's Redis (made on first use, and
+        again after a fork, a change of ``CACHES`` or a reply left unread)."""
         local = self._local
-        pool = cache._cache._get_connection_pool(True)  # type: ignore[attr-defined]
         connection = getattr(local, "connection", None)
         if (
             connection is None
-            or local.pool is not pool
+            or local.generation != _caches_generation
             or local.pid != os.getpid()
             or local.unread  # an answer nobody read: it must not reach the next request
         ):
             if connection is not None and local.pid == os.getpid():
                 connection.disconnect()
+            pool = cache._cache._get_connection_pool(True)  # type: ignore[attr-defined]
             connection = pool.connection_class(**pool.connection_kwargs)
-            local.connection, local.pool, local.pid, local.unread = (
+            local.connection, local.generation, local.pid, local.unread = (
                 connection,
-                pool,
+                _caches_generation,
                 os.getpid(),
                 False,
             )
