@@ -26,17 +26,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError
+
+from engium.cache import OwnConnection, bulk
 
 logger = logging.getLogger(__name__)
 
@@ -68,25 +66,8 @@ _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis na
 
 _WARN_EVERY_SECONDS = 60.0
 
-#: Counts changes of the ``CACHES`` setting (tests): a thread's connection follows them.
-_caches_generation = 0
-
-
-@receiver(setting_changed)
-def _follow_caches(*, setting: str, **kwargs: Any) -> None:
-    global _caches_generation
-    if setting == "CACHES":
-        _caches_generation += 1
-
-
-def _bulk(value: str) -> bytes:
-    """One RESP bulk string."""
-    data = value.encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-#: ``EVALSHA <sha> 1``: what every call starts with; then the key and ARGV (`_bulk` each).
-_EVALSHA_HEAD = b"*7\r\n" + _bulk("EVALSHA") + _bulk(_SCRIPT_SHA) + _bulk("1")
+#: ``EVALSHA <sha> 1``: what every call starts with; then the key and ARGV (`bulk` each).
+_EVALSHA_HEAD = b"*7\r\n" + bulk("EVALSHA") + bulk(_SCRIPT_SHA) + bulk("1")
 
 
 @dataclass(frozen=True)
@@ -113,7 +94,7 @@ class MovingWindowLimiter:
     def __init__(self, prefix: str, *, window_seconds: int = 60) -> None:
         self.prefix = prefix
         self.window_ms = window_seconds * 1000
-        self._local = threading.local()
+        self._own = OwnConnection()
         self._last_warning = -_WARN_EVERY_SECONDS
 
     def take(self, subject: str, *, limit: int) -> Permit:
@@ -131,60 +112,25 @@ class MovingWindowLimiter:
         member = f"{time.time_ns()}-{secrets.token_hex(4)}"
         args = (key, str(self.window_ms), str(limit), member)
         try:
-            connection = self._connection()
-            connection.send_packed_command(
-                [_EVALSHA_HEAD + b"".join(_bulk(arg) for arg in args)], check_health=False
-            )
+            connection = self._own.send(_EVALSHA_HEAD + b"".join(bulk(arg) for arg in args))
         except (RedisError, OSError):
-            self._local.connection = None  # redis-py closed it
             self._warn_unavailable()
             unknown = Permit(accepted=True, limit=limit, remaining=None, reset_seconds=None)
             return Pending.answered(self, unknown)
-        self._local.unread = True
         return Pending(self, connection, args, limit)
-
-    def _connection(self) -> Any:
-        """The calling thread's own connection to the cache's Redis (made on first use, and
-        again after a fork, a change of ``CACHES`` or a reply left unread)."""
-        local = self._local
-        connection = getattr(local, "connection", None)
-        if (
-            connection is None
-            or local.generation != _caches_generation
-            or local.pid != os.getpid()
-            or local.unread  # an answer nobody read: it must not reach the next request
-        ):
-            if connection is not None and local.pid == os.getpid():
-                connection.disconnect()
-            pool = cache._cache._get_connection_pool(True)  # type: ignore[attr-defined]
-            connection = pool.connection_class(**pool.connection_kwargs)
-            local.connection, local.generation, local.pid, local.unread = (
-                connection,
-                _caches_generation,
-                os.getpid(),
-                False,
-            )
-        return connection
 
     def _answer(self, connection: Any, args: tuple[str, ...], limit: int) -> Permit:
         """Read the answer to `ask` (`Pending.result`); fails open."""
         key, _, _, member = args
         try:
             try:
-                reply = connection.read_response()
+                reply = self._own.read(connection)
             except NoScriptError:
                 # A Redis restarted or flushed since: EVAL runs the script and caches it.
-                self._local.unread = False
-                connection.send_command("EVAL", _SCRIPT, 1, *args)
-                self._local.unread = True
-                reply = connection.read_response()
-            self._local.unread = False
+                packed = b"".join(connection.pack_command("EVAL", _SCRIPT, 1, *args))
+                reply = self._own.read(self._own.send(packed))
             accepted, count, reset_ms = reply
-        except (RedisError, OSError, ValueError, TypeError) as error:
-            if not isinstance(error, ResponseError):
-                self._local.connection = None  # not trusted any more (redis-py closed it)
-                connection.disconnect()
-            self._local.unread = False
+        except (RedisError, OSError, ValueError, TypeError):
             self._warn_unavailable()
             return Permit(accepted=True, limit=limit, remaining=None, reset_seconds=None)
         return Permit(

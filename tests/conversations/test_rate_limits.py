@@ -146,3 +146,21 @@ def test_usage_counts_the_window_without_taking_a_place() -> None:
     assert limiter.usage(subject) == 3  # asking took nothing
     assert not limiter.take(subject, limit=3).accepted  # a refusal is not counted either
     assert limiter.usage(subject) == 3
+
+
+def test_an_answer_left_unread_never_reaches_the_next_request() -> None:
+    from django.conf import settings
+
+    limiter = MovingWindowLimiter(
+        f"{settings.CACHES['default']['KEY_PREFIX']}:ratelimit:test", window_seconds=60
+    )
+    subject = f"unread-{time.time_ns()}"
+
+    # given: a request that asked and was cut short before reading the answer (it took the
+    # only place: Redis ran the script)
+    limiter.ask(subject, limit=1)
+
+    # then: the next request gets its own answer, not the one left on the connection
+    refused = limiter.take(subject, limit=1)
+    assert not refused.accepted and refused.remaining == 0
+    assert limiter.usage(subject) == 1
