@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from engium.cache import OwnConnection, bulk
@@ -65,6 +66,11 @@ return {accepted, count, reset}
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis names scripts so)
 
 _WARN_EVERY_SECONDS = 60.0
+
+
+def _evalsha(args: tuple[str, ...]) -> bytes:
+    return _EVALSHA_HEAD + b"".join(bulk(arg) for arg in args)
+
 
 #: ``EVALSHA <sha> 1``: what every call starts with; then the key and ARGV (`bulk` each).
 _EVALSHA_HEAD = b"*7\r\n" + bulk("EVALSHA") + bulk(_SCRIPT_SHA) + bulk("1")
@@ -112,7 +118,10 @@ class MovingWindowLimiter:
         member = f"{time.time_ns()}-{secrets.token_hex(4)}"
         args = (key, str(self.window_ms), str(limit), member)
         try:
-            connection = self._own.send(_EVALSHA_HEAD + b"".join(bulk(arg) for arg in args))
+            try:
+                connection = self._own.send(_evalsha(args))
+            except RedisConnectionError:  # closed under us (a restart): once more, anew
+                connection = self._own.send(_evalsha(args))
         except (RedisError, OSError):
             self._warn_unavailable()
             unknown = Permit(accepted=True, limit=limit, remaining=None, reset_seconds=None)
@@ -125,10 +134,12 @@ class MovingWindowLimiter:
         try:
             try:
                 reply = self._own.read(connection)
+            except RedisConnectionError:
+                # The connection was closed before the question reached Redis (a restart,
+                # an idle timeout; redis-py's client retries these too): ask once more.
+                reply = self._ask_again(args)
             except NoScriptError:
-                # A Redis restarted or flushed since: EVAL runs the script and caches it.
-                packed = b"".join(connection.pack_command("EVAL", _SCRIPT, 1, *args))
-                reply = self._own.read(self._own.send(packed))
+                reply = self._eval(args)
             accepted, count, reset_ms = reply
         except (RedisError, OSError, ValueError, TypeError):
             self._warn_unavailable()
@@ -141,6 +152,17 @@ class MovingWindowLimiter:
             key=key if accepted else "",
             member=member if accepted else "",
         )
+
+    def _ask_again(self, args: tuple[str, ...]) -> Any:
+        try:
+            return self._own.read(self._own.send(_evalsha(args)))
+        except NoScriptError:  # a restarted Redis has no scripts yet
+            return self._eval(args)
+
+    def _eval(self, args: tuple[str, ...]) -> Any:
+        """EVAL: runs the script and caches it (Redis restarted or flushed since)."""
+        packed = b"*7\r\n" + b"".join(bulk(part) for part in ("EVAL", _SCRIPT, "1", *args))
+        return self._own.read(self._own.send(packed))
 
     def usage(self, subject: str) -> int | None:
         """Requests of ``subject`` in the current window, counting none (None: Redis down).
