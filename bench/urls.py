@@ -4,7 +4,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 from conversations.views import SendMessageView
-from engium.ratelimit import MovingWindowLimiter, Permit
+from engium.ratelimit import MovingWindowLimiter, Pending, Permit
 from engium.urls import urlpatterns as product_urlpatterns
 
 
@@ -33,13 +33,20 @@ def durable(request: HttpRequest) -> JsonResponse:
 
 
 class NoLimiter(MovingWindowLimiter):
-    """Accepts every request without asking Redis: the send with its rate limiter off."""
+    """Accepts every request without asking Redis: the send with its rate limiter off.
+
+    Its permit carries a remaining count and a reset, so that the answer has the same
+    three ``X-RateLimit-*`` headers as the limited send's: only the limiter differs.
+    """
 
     def __init__(self) -> None:
         super().__init__("bench:unlimited")
 
+    def ask(self, subject: str, *, limit: int) -> Pending:
+        return Pending.answered(self, self.take(subject, limit=limit))
+
     def take(self, subject: str, *, limit: int) -> Permit:
-        return Permit(accepted=True, limit=limit, remaining=None, reset_seconds=None)
+        return Permit(accepted=True, limit=limit, remaining=limit - 1, reset_seconds=60)
 
     def give_back(self, permit: Permit) -> None:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -98,11 +99,43 @@ class MessageContentSerializer(StrictSerializer):
         return attrs
 
 
+_PLAIN_TEXT_KEYS = {"recipient": None, "channel": None, "message": None}.keys()
+_TEXT_ONLY = {"text": None}.keys()
+_CHANNELS = frozenset(Channel.values)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class SendMessageSerializer(StrictSerializer):
     recipient = PassThroughField()  # shape checked by `normalize_recipient`
     channel = serializers.ChoiceField(choices=Channel.values)
     message = MessageContentSerializer()
     agent_role_id = StrictUUIDField(required=False, allow_null=True)
+
+    @staticmethod
+    def plain_text(data: Any) -> dict[str, Any] | None:
+        """What validating ``data`` gives, for the commonest send (text only, no agent role),
+        when this serializer could not refuse it; None for anything else, which the
+        serializer validates. A send's validation in a tenth of the time; a test holds
+        the two to the same answers (tests/conversations/test_send_validation.py).
+        """
+        if type(data) is not dict or data.keys() != _PLAIN_TEXT_KEYS:
+            return None
+        recipient, channel, message = data["recipient"], data["channel"], data["message"]
+        if (
+            type(recipient) is not str
+            or type(channel) is not str
+            or channel not in _CHANNELS
+            or type(message) is not dict
+            or message.keys() != _TEXT_ONLY
+        ):
+            return None
+        text = message["text"]
+        if type(text) is not str or len(text) > MAX_TEXT_LENGTH or not text.strip():
+            return None
+        # DRF's CharField refuses NUL and surrogate characters (its validators).
+        if "\x00" in text or (not text.isascii() and _SURROGATE.search(text)):
+            return None
+        return {"recipient": recipient, "channel": channel, "message": {"text": text}}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         content = attrs["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -38,7 +39,7 @@ from engium.api.openapi import AUTH_ERRORS, BODY_ERRORS, MALFORMED_BODY, error_r
 from engium.api.pagination import paginate
 from engium.api.views import EngiumAPIView
 from engium.exceptions import EngiumError, NotFound, RateLimited
-from engium.ratelimit import MovingWindowLimiter
+from engium.ratelimit import MovingWindowLimiter, Permit
 from integrations import selectors as integration_selectors
 from integrations.openapi import INTEGRATION_ID
 
@@ -107,35 +108,51 @@ class SendMessageView(EngiumAPIView):
                 request_hash=idempotency.fingerprint(request.data),
                 render=render_send_result,
             )
-        permit = self.limiter.take(tenant.public_id, limit=tenant.effective_rate_limit)
-        if not permit.accepted:
-            # A replay answers even at the limit (and does not count against it).
-            stored = idempotency.find_answer(claim.key, claim.request_hash) if claim else None
-            if stored is not None:
-                return _answer(stored)
-            raise RateLimited(
-                f"The limit of {permit.limit} messages per minute is reached; retry in "
-                f"{permit.reset_seconds} s.",
-                headers={**permit.headers(), "Retry-After": str(permit.reset_seconds)},
+        # The limiter's round trip overlaps the send's work up to its first SQL statement,
+        # where `admit` reads the answer: a send over the limit writes nothing, and is a 429
+        # whatever else it would have been (but a replay, which answers even at the limit).
+        pending = self.limiter.ask(tenant.public_id, limit=tenant.effective_rate_limit)
+
+        def admit() -> None:
+            permit = pending.result()
+            if not permit.accepted:
+                raise _rate_limited(permit)
+
+        def send() -> idempotency.Answer:
+            data = SendMessageSerializer.plain_text(request.data) or self.parse_body(
+                SendMessageSerializer
             )
+            return self._send(data, claim, admit)
+
         try:
-            if claim is None:
-                answer = self._send(None)
-            else:
-                answer = idempotency.send_once(claim, lambda: self._send(claim))
+            answer = send() if claim is None else idempotency.send_once(claim, send)
         except Exception as error:
+            permit = pending.result()
+            if not permit.accepted:
+                if isinstance(error, RateLimited):
+                    raise
+                # A replay answers even at the limit (and does not count against it).
+                stored = idempotency.find_answer(claim.key, claim.request_hash) if claim else None
+                if stored is not None:
+                    return _answer(stored)
+                raise _rate_limited(permit) from error
             # Nothing was created: the request gives its place in the window back.
             self.limiter.give_back(permit)
             if isinstance(error, EngiumError):
                 error.headers.update(permit.headers())
             raise
+        permit = pending.result()
         if answer.replayed:  # the key's first request sent it: a replay does not count
             self.limiter.give_back(permit)
             return _answer(answer)
         return _answer(answer, headers=permit.headers())
 
-    def _send(self, claim: idempotency.Claim | None) -> idempotency.Answer:
-        data = self.parse_body(SendMessageSerializer)
+    def _send(
+        self,
+        data: dict[str, Any],
+        claim: idempotency.Claim | None,
+        admit: Callable[[], None],
+    ) -> idempotency.Answer:
         content = data["message"]
         message = services.send_message(
             recipient=data["recipient"],
@@ -149,8 +166,17 @@ class SendMessageView(EngiumAPIView):
             agent_role_id=str(data["agent_role_id"]) if data.get("agent_role_id") else None,
             default_language=self.request.tenant.default_language,  # type: ignore[attr-defined]
             claim=claim,
+            before_sql=admit,
         )
         return idempotency.Answer(status=status.HTTP_201_CREATED, body=render_send_result(message))
+
+
+def _rate_limited(permit: Permit) -> RateLimited:
+    return RateLimited(
+        f"The limit of {permit.limit} messages per minute is reached; retry in "
+        f"{permit.reset_seconds} s.",
+        headers={**permit.headers(), "Retry-After": str(permit.reset_seconds)},
+    )
 
 
 class ConversationListView(EngiumAPIView):

@@ -5,11 +5,15 @@
   (~0.3 ms per cache call on the send path). A client is thread-safe, so one is enough.
 * A cache is an optimisation: when Redis is unreachable, reads miss and writes are
   dropped (logged), so the API falls back to the database instead of answering 500.
+* `OwnConnection`: for the one or two Redis commands of every send (the rate limiter, the
+  outbox's coalescing), a connection of the calling thread's own, without redis-py's pool,
+  retries and response callbacks, which cost as much again as the command.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -18,7 +22,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
@@ -138,3 +145,75 @@ class HotCache:
 
 
 hot_cache = HotCache()
+
+
+#: Counts changes of the ``CACHES`` setting (tests): `OwnConnection` follows them.
+_caches_generation = 0
+
+
+@receiver(setting_changed)
+def _follow_caches(*, setting: str, **kwargs: Any) -> None:
+    global _caches_generation
+    if setting == "CACHES":
+        _caches_generation += 1
+
+
+def bulk(value: str | bytes) -> bytes:
+    """One RESP bulk string (to pack a command once but for its arguments)."""
+    data = value.encode() if isinstance(value, str) else value
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+class OwnConnection:
+    """A connection to the default cache's Redis for each thread, for a hot path's commands.
+
+    `send` writes a packed command and returns at once; `read` reads its reply (so a round
+    trip can overlap other work). It is made on first use, and again after a fork, a change
+    of ``CACHES``, a failure, or a reply left unread (a caller cut short between the two):
+    a reply is never read by the wrong caller. Errors are redis-py's, as its client raises
+    them; callers fail open.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def send(self, packed: bytes) -> Any:
+        local = self._local
+        connection = getattr(local, "connection", None)
+        if (
+            connection is None
+            or local.generation != _caches_generation
+            or local.pid != os.getpid()
+            or local.unread
+        ):
+            if connection is not None and local.pid == os.getpid():
+                connection.disconnect()
+            pool = cache._cache._get_connection_pool(True)  # type: ignore[attr-defined]
+            connection = pool.connection_class(**pool.connection_kwargs)
+            local.connection, local.generation, local.pid = (
+                connection,
+                _caches_generation,
+                os.getpid(),
+            )
+        local.unread = False
+        try:
+            connection.send_packed_command([packed], check_health=False)
+        except BaseException:
+            local.connection = None  # redis-py closed it
+            raise
+        local.unread = True
+        return connection
+
+    def read(self, connection: Any) -> Any:
+        """The reply to the last `send` on ``connection``."""
+        try:
+            reply = connection.read_response()
+        except ResponseError:
+            self._local.unread = False  # an error reply: the connection is in step
+            raise
+        except BaseException:
+            self._local.connection = None
+            connection.disconnect()
+            raise
+        self._local.unread = False
+        return reply

@@ -46,6 +46,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from engium.cache import OwnConnection, bulk
 from engium.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
@@ -162,17 +163,19 @@ def _pending_key(task_name: str, schema: str) -> str:
     return f"outbox:pending:{task_name}:{schema}"
 
 
+_own_connection = OwnConnection()
+#: ``SET <key> 1 NX EX <PENDING_SECONDS>``, but for the key.
+_SET_NX_HEAD = b"*6\r\n" + bulk("SET")
+_SET_NX_TAIL = bulk("1") + bulk("NX") + bulk("EX") + bulk(str(PENDING_SECONDS))
+
+
 def _mark_pending(task_name: str, schema: str) -> bool:
     """True if no ``task_name`` task for ``schema`` was pending (it is now), or Redis is down."""
     try:
-        backend: Any = caches["default"]
-        client = backend._cache.get_client(write=True)  # the raw client: fail open, not closed
-        return bool(
-            client.set(
-                backend.make_key(_pending_key(task_name, schema)), 1, nx=True, ex=PENDING_SECONDS
-            )
-        )
-    except Exception:
+        key = caches["default"].make_key(_pending_key(task_name, schema))
+        connection = _own_connection.send(_SET_NX_HEAD + bulk(key) + _SET_NX_TAIL)
+        return _own_connection.read(connection) is not None  # OK, or nil if already set
+    except Exception:  # the raw connection: fail open, not closed
         logger.warning("cannot coalesce wake-ups; publishing", exc_info=True)
         return True
 

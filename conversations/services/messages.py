@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -76,6 +77,7 @@ def send_message(
     default_language: str | None = None,
     in_reply_to: str | None = None,
     claim: Claim | None = None,
+    before_sql: Callable[[], object] | None = None,
 ) -> Message:
     """Queue an outbound message in the current tenant; returns it with its conversation.
 
@@ -93,17 +95,26 @@ def send_message(
     outbox sweep dispatches it later: an accepted message is never lost. With a ``claim``, the same
     statement records the Idempotency-Key and the answer, or fails as a whole with
     `KeyTaken` (`conversations.services.idempotency`).
+
+    ``before_sql`` runs before the send's first SQL statement (the read of an agent role,
+    media, template or WhatsApp's window, else the write), maybe more than once; what it
+    raises ends the send with nothing written (the API's rate limiter decides there).
     """
+    admit = before_sql or _nothing
     recipient = normalize_recipient(recipient)
-    if agent_role_id is not None and not AgentRole.objects.filter(pk=agent_role_id).exists():
-        raise AgentRoleNotFound(field="agent_role_id")
+    if agent_role_id is not None:
+        admit()
+        if not AgentRole.objects.filter(pk=agent_role_id).exists():
+            raise AgentRoleNotFound(field="agent_role_id")
     # Reads before the one statement (the template; WhatsApp's window): the statement
     # stays the send's only write.
     routing = get_routing()
     if content.media_url:
         # Our own media URL: its signature, tenant, media type and the channel's limits.
+        admit()
         check_media_for_send(content.media_url, media_type=content.media_type, channel=channel)
     if content.template is not None:
+        admit()
         rendered = render_template(
             content.template,
             default_language=default_language or _tenant_language(),
@@ -116,6 +127,7 @@ def send_message(
             provider_template=rendered.provider_template,
         )
     elif channel in routing.session_window_channels:
+        admit()
         check_session_window(channel, recipient)
 
     # The routing comes from the cache; if a foreign key fails, it named an integration or
@@ -140,6 +152,7 @@ def send_message(
                 content=content,
                 in_reply_to=in_reply_to,
                 claim=claim,
+                before_sql=admit,
             )
             break
         except IntegrityError as exc:
@@ -163,6 +176,10 @@ def send_message(
         )
     )
     return message
+
+
+def _nothing() -> None:
+    return None
 
 
 def _tenant_language() -> str:
@@ -394,6 +411,7 @@ def _record_message(
     provider_message_id: str = "",
     in_reply_to: str | None = None,
     claim: Claim | None = None,
+    before_sql: Callable[[], object] = lambda: None,
 ) -> Message:
     """Record one message on the open conversation for (channel, recipient), opened if needed.
 
@@ -444,8 +462,8 @@ def _record_message(
         "integration_id": integration_id,
         "agent_role_id": agent_role_id,
         "new_agent_role_id": conversation.agent_role_id,
-        "direction": direction,
-        "status": status,
+        "direction": str(direction),  # a plain str: psycopg finds its dumper at once
+        "status": str(status),
         "text": content.text,
         "media_url": content.media_url,
         "media_type": content.media_type,
@@ -473,6 +491,7 @@ def _record_message(
     # One statement is atomic on its own; inside a caller's transaction, a savepoint keeps
     # a failed statement from aborting it.
     # Prepared once per connection: PostgreSQL does not parse and plan it again per send.
+    before_sql()
     guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with guard, prepared_cursor() as cursor:
         try:

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from engium.exceptions import UnsupportedMediaType
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_PLAIN_ACCEPTS = frozenset({"*/*", "application/json"})
 
 
 class EngiumAPIView(APIView):
@@ -23,6 +24,20 @@ class EngiumAPIView(APIView):
             accepted = sorted({parser.media_type for parser in self.get_parsers()})
             if media_type not in accepted:
                 raise UnsupportedMediaType(f"Send the request body as {' or '.join(accepted)}.")
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # What DRF's negotiation answers for the Accept headers nearly every client sends
+        # (none, */*, application/json) and no format override, without parsing them.
+        renderers = self.get_renderers()
+        if (
+            request._request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_ACCEPTS
+            and not self.format_kwarg
+            and not request._request.META.get("QUERY_STRING")
+            and renderers
+            and renderers[0].media_type == "application/json"
+        ):
+            return renderers[0], "application/json"
+        return super().perform_content_negotiation(request, force)
 
     def parse_query(self, serializer_class: type[Serializer]) -> dict[str, Any]:
         serializer = serializer_class(data=self.request.query_params)

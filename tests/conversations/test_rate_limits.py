@@ -146,3 +146,43 @@ def test_usage_counts_the_window_without_taking_a_place() -> None:
     assert limiter.usage(subject) == 3  # asking took nothing
     assert not limiter.take(subject, limit=3).accepted  # a refusal is not counted either
     assert limiter.usage(subject) == 3
+
+
+def test_an_answer_left_unread_never_reaches_the_next_request() -> None:
+    from django.conf import settings
+
+    limiter = MovingWindowLimiter(
+        f"{settings.CACHES['default']['KEY_PREFIX']}:ratelimit:test", window_seconds=60
+    )
+    subject = f"unread-{time.time_ns()}"
+
+    # given: a request that asked and was cut short before reading the answer (it took the
+    # only place: Redis ran the script)
+    limiter.ask(subject, limit=1)
+
+    # then: the next request gets its own answer, not the one left on the connection
+    refused = limiter.take(subject, limit=1)
+    assert not refused.accepted and refused.remaining == 0
+    assert limiter.usage(subject) == 1
+
+
+def test_a_connection_closed_by_redis_is_replaced_without_failing_open() -> None:
+    from django.conf import settings
+    from django.core.cache import cache
+
+    limiter = MovingWindowLimiter(
+        f"{settings.CACHES['default']['KEY_PREFIX']}:ratelimit:test", window_seconds=60
+    )
+    subject = f"closed-{time.time_ns()}"
+    assert limiter.take(subject, limit=5).remaining == 4
+    connection = limiter._own._local.connection
+    connection.send_command("CLIENT", "ID")
+    client_id = connection.read_response()
+
+    # when: Redis closes the thread's connection (a restart, an idle timeout)
+    cache._cache.get_client(write=True).client_kill_filter(_id=client_id)
+
+    # then: the next request is counted on a new connection, not let through unlimited
+    permit = limiter.take(subject, limit=5)
+    assert permit.accepted and permit.remaining == 3
+    assert limiter.usage(subject) == 2

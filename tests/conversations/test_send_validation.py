@@ -456,3 +456,57 @@ def test_a_malformed_cursor_is_refused(
     response = api.get("conversations", tenant=tenant_a, query={"cursor": cursor})
     assert response.status_code == 400
     assert error_of(response)["field"] == "cursor"
+
+
+_PLAIN_TEXT_CASES: list[Any] = [
+    payload(),
+    payload(recipient="  +1 (555) 010-2999 "),
+    payload(recipient="12"),
+    payload(recipient=15550102999),
+    payload(recipient=None),
+    payload(channel="sms"),
+    payload(channel="voice"),
+    payload(channel="fax"),
+    payload(channel=["sms"]),
+    payload(message={"text": "  padded  "}),
+    payload(message={"text": " \t\n"}),
+    payload(message={"text": ""}),
+    payload(message={"text": "x" * 4096}),
+    payload(message={"text": "x" * 4097}),
+    payload(message={"text": "héllo ✓ 👋"}),
+    payload(message={"text": "nul\x00inside"}),
+    payload(message={"text": "lone \ud800 surrogate"}),
+    payload(message={"text": 7}),
+    payload(message={"text": None}),
+    payload(message={"text": "hi", "media_type": "image"}),
+    payload(message={}),
+    payload(message="hi"),
+    payload(message=MISSING),
+    payload(agent_role_id=None),
+    payload(extra=1),
+    [payload()],
+    "text",
+]
+
+
+@pytest.mark.parametrize("body", _PLAIN_TEXT_CASES)
+def test_the_plain_text_shortcut_answers_as_the_serializer_does(body: Any) -> None:
+    from conversations.serializers import SendMessageSerializer
+
+    # given: what the serializer makes of the body
+    serializer = SendMessageSerializer(data=body)
+    valid = serializer.is_valid()
+    expected = dict(serializer.validated_data) if valid else None
+
+    # then: the shortcut gives the same, or leaves the body to the serializer
+    shortcut = SendMessageSerializer.plain_text(body)
+    if shortcut is not None:
+        assert valid
+        assert shortcut == {**expected, "message": dict(expected["message"])}  # type: ignore[dict-item]
+    plain = (
+        valid
+        and set(body) == {"recipient", "channel", "message"}
+        and isinstance(body["recipient"], str)
+        and set(body["message"]) == {"text"}
+    )
+    assert (shortcut is not None) == plain  # and it takes every plain text send
