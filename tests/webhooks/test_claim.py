@@ -4,17 +4,15 @@ and leases a batch of deliveries, and hands what it held back to the sweep."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.conftest import _SESSION_TENANTS, TenantFixture
-from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType
+from tests.conftest import TenantFixture
+from webhooks.models import Delivery, DeliveryStatus, Endpoint, Event, EventType
 from webhooks.services import create_endpoint, raise_event, send_test_event
 from webhooks.services.delivery import _claim, _headers, event_body
 
@@ -135,21 +133,6 @@ def test_not_due_disabled_or_finished_deliveries_are_neither_claimed_nor_held(
 
         assert _claim([later, done, parked, off], release_held=True) == ([], [])
         assert Delivery.objects.filter(attempts__gt=0).count() == 0
-
-
-@pytest.fixture
-def committed(django_db_setup: None, django_db_blocker: Any) -> Iterator[TenantFixture]:
-    """Tenant A with committed rows (other connections see them); cleaned up after."""
-    tenant = _SESSION_TENANTS["a"]
-    with django_db_blocker.unblock():
-        try:
-            yield tenant
-        finally:
-            with tenant.schema():
-                Attempt.objects.all().delete()
-                Delivery.objects.all().delete()
-                Endpoint.objects.all().delete()
-                Event.objects.all().delete()
 
 
 def test_a_delivery_another_worker_is_claiming_is_skipped(committed: TenantFixture) -> None:

@@ -14,27 +14,11 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from tests.conftest import _SESSION_TENANTS, TenantFixture
+from tests.conftest import TenantFixture
 from tests.http_server import ScriptedServer
-from webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType
+from webhooks.models import Attempt, Delivery, DeliveryStatus, EventType
 from webhooks.services import create_endpoint, drain_deliveries, raise_event, start_deliveries
 from webhooks.services import sending as sending_service
-
-
-@pytest.fixture
-def committed(django_db_setup: None, django_db_blocker: Any) -> Iterator[TenantFixture]:
-    """Tenant A, with the database open outside any test transaction; cleaned up after."""
-    tenant = _SESSION_TENANTS["a"]
-    with django_db_blocker.unblock():
-        try:
-            yield tenant
-        finally:
-            drain_deliveries(timeout=30)
-            with tenant.schema():
-                Attempt.objects.all().delete()
-                Delivery.objects.all().delete()
-                Endpoint.objects.all().delete()
-                Event.objects.all().delete()
 
 
 @pytest.fixture
