@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.signals import worker_process_shutdown
+from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from conversations import services
@@ -26,18 +28,28 @@ def deliver_message(message_id: str) -> None:
     services.deliver_message(message_id)
 
 
-@shared_task(name=services.DISPATCH_MESSAGES, acks_late=True)
-def dispatch_messages(message_ids: list[str] | None = None) -> None:
+@shared_task(name=services.DISPATCH_MESSAGES, acks_late=True, bind=True)
+def dispatch_messages(self: Task, message_ids: list[str] | None = None) -> None:
     """A wake-up: sends (their IDs, batched and coalesced per tenant by `engium.outbox.submit`)
     or a retry came due. Dispatches the tenant's oldest waiting messages, which include those,
     within its in-flight limit (an idle tenant's first batch is delivered here)."""
-    services.dispatch_messages(woken=True)
+    services.dispatch_messages(woken=True, wait=self.request.is_eager)
 
 
-@shared_task(name=services.DELIVER_MESSAGES, acks_late=True)
-def deliver_messages(message_ids: list[str]) -> None:
-    """A dispatched batch: delivered in order, then the tenant's next batches are dispatched."""
-    services.deliver_messages(message_ids)
+@shared_task(name=services.DELIVER_MESSAGES, acks_late=True, bind=True)
+def deliver_messages(self: Task, message_ids: list[str]) -> None:
+    """A dispatched batch, delivered in order; then the tenant's next batches are dispatched.
+    A worker returns once the batch's HTTP sends are started, and records them aside
+    (`conversations.services.sending`); run eagerly, it waits for them instead."""
+    services.deliver_messages(message_ids, wait=self.request.is_eager)
+
+
+@worker_process_shutdown.connect(dispatch_uid="conversations_record_sends_in_flight")
+def _record_sends_in_flight(**kwargs: object) -> None:
+    """A worker process stopping first records the sends it started (else their leases
+    expire, and their outcomes are looked up at the providers before any is sent again)."""
+    if not services.drain_sends(timeout=settings.ENGIUM_PROVIDER_TIMEOUT_SECONDS + 5):
+        logger.warning("provider sends still in flight at exit; their leases will expire")
 
 
 @shared_task(name=services.APPLY_STATUS_REPORT, acks_late=True)

@@ -12,9 +12,11 @@ Two ways to publish:
 - `publish`: one task, now, in the calling thread.
 - `submit`: one item ID, queued in-process and published from a background thread,
   batched per task and tenant over ``ENGIUM_DISPATCH_WINDOW_MS`` (at most `MAX_BATCH` IDs);
-  the task receives the list of IDs. Under load N sends then cost one publish, not N, and
-  the request never waits for the broker. A process that dies with items queued loses only
-  wake-up calls: the sweep finds their rows.
+  the task receives the list of IDs. The thread publishes at most once per window, and
+  the first item after a quiet window at once: batching never delays a lone item. Under
+  load N sends then cost one publish, not N, and the request never waits for the broker.
+  A process that dies with items queued loses only wake-up calls: the sweep finds their
+  rows.
 
 A *coalesced* submit (``coalesce=True``) is a wake-up whose task reads its work from the
 database rather than from its arguments: it is published only if no such task for the
@@ -237,9 +239,15 @@ class BatchPublisher:
                 self._thread.start()
 
     def _run(self) -> None:
+        # At most one publish per window, and none waits for nothing: after a quiet window
+        # (or a full batch) what is queued goes at once, so a lone send's wake-up is not
+        # delayed; what follows within the window is collected until it ends.
+        last, full = -float("inf"), False
         while True:
             batch = [self._queue.get()]
-            deadline = time.monotonic() + settings.ENGIUM_DISPATCH_WINDOW_MS / 1000
+            deadline = last + settings.ENGIUM_DISPATCH_WINDOW_MS / 1000
+            if full or deadline <= time.monotonic():
+                batch = self._drain(batch)
             while len(batch) < MAX_BATCH:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -248,6 +256,7 @@ class BatchPublisher:
                     batch.append(self._queue.get(timeout=remaining))
                 except queue.Empty:
                     break
+            last, full = time.monotonic(), len(batch) == MAX_BATCH
             try:
                 self._publish(batch)
             except Exception:  # the thread must live on; the sweep has the rows

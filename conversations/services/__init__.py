@@ -32,6 +32,7 @@ from conversations.services.inbound_media import (
     redispatch_media_fetches,
 )
 from conversations.services.messages import MessageContent, receive_message, send_message
+from conversations.services.sending import drain as drain_sends
 from conversations.services.statuses import change_message_status
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "deliver_messages",
     "dispatch_agent_turn",
     "dispatch_messages",
+    "drain_sends",
     "fetch_inbound_media",
     "mark_agent_turns_undispatched",
     "mark_undispatched",

@@ -81,23 +81,29 @@ def deliver_batch(message_ids: list[str]) -> list[Message]:
     looked up at the provider, so that nothing is sent twice (`_find_earlier_send`).
     Returns the messages attempted, in order.
     """
-    attempts = [_Attempt(*claimed) for claimed in _claim_many(message_ids)]
+    attempts = prepare_batch(message_ids)
     if not attempts:
         return []
-    for attempt in attempts:
-        attempt.prepare()
     together = [attempt for attempt in attempts if attempt.sends_concurrently]
     if len(together) > 1:
-        for future in [_sender_pool().submit(attempt.send) for attempt in together]:
+        for future in [sender_pool().submit(attempt.send) for attempt in together]:
             future.result()
     for attempt in attempts:
         if attempt.ready:  # a sequential adapter, or a lone concurrent one
             attempt.send()
-    _record_batch(attempts)
+    record_batch(attempts)
     return [attempt.message for attempt in attempts]
 
 
-class _Attempt:
+def prepare_batch(message_ids: list[str]) -> list[Attempt]:
+    """Claim the batch (`_claim_many`) and prepare each claimed message, on this thread."""
+    attempts = [Attempt(*claimed) for claimed in _claim_many(message_ids)]
+    for attempt in attempts:
+        attempt.prepare()
+    return attempts
+
+
+class Attempt:
     """One claimed message on its way through `deliver_batch`: prepared here, sent (perhaps
     on a sender thread, which must not touch the database), then recorded here."""
 
@@ -191,7 +197,7 @@ class _Attempt:
             )
 
 
-def _record_batch(attempts: list[_Attempt]) -> None:
+def record_batch(attempts: list[Attempt]) -> None:
     """Record each attempt's outcome (this thread): the provider log, then the sent ones in
     one transaction, then retries and failures one by one."""
     _log_exchanges(attempts)
@@ -218,7 +224,7 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _sender_pool() -> ThreadPoolExecutor:
+def sender_pool() -> ThreadPoolExecutor:
     """The process's threads for concurrent provider calls (``ENGIUM_DELIVERY_SENDERS``)."""
     global _pool
     with _pool_lock:
@@ -285,7 +291,7 @@ def _tenant_language() -> str:
     return str(getattr(tenant, "default_language", "") or "en")
 
 
-def _log_exchanges(attempts: list[_Attempt]) -> None:
+def _log_exchanges(attempts: list[Attempt]) -> None:
     # Support's record of what the providers were told and answered; never stops a delivery.
     logged = [
         (attempt.message.pk, attempt.integration, attempt.exchanges)

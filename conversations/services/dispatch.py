@@ -44,6 +44,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Message
+from conversations.services import sending
 from conversations.services.delivery import (
     DELIVER_MESSAGES,
     DISPATCH_MESSAGES,
@@ -80,15 +81,15 @@ def waiting_messages(*, now: datetime | None = None) -> QuerySet[Message]:
     )
 
 
-def dispatch_messages(*, woken: bool = False) -> int:
+def dispatch_messages(*, woken: bool = False, wait: bool = True) -> int:
     """Dispatch the current tenant's due waiting (and lost) messages, within its in-flight limit.
 
     Marks them dispatched (committed before anything is published), then publishes them as
     ``conversations.deliver_messages`` tasks of ``ENGIUM_DELIVERY_BATCH`` IDs, oldest first.
     ``woken``: this is the tenant's wake-up task; it lets the next send publish another, and
-    delivers the first batch here, after publishing the others. If the broker is down, what
-    was not published waits again (``mark_undispatched``) for the sweep. Returns how many
-    messages were dispatched.
+    delivers the first batch here, after publishing the others (``wait``: see
+    `deliver_messages`). If the broker is down, what was not published waits again
+    (``mark_undispatched``) for the sweep. Returns how many messages were dispatched.
     """
     batch = settings.ENGIUM_DELIVERY_BATCH
     if woken:  # before reading the rows: a send that skipped its wake-up is seen below
@@ -123,30 +124,39 @@ def dispatch_messages(*, woken: bool = False) -> int:
         if_unpublished=mark_undispatched,
     )
     if first:
-        deliver_messages(first)
+        deliver_messages(first, wait=wait)
     return len(ids)
 
 
-def deliver_messages(message_ids: list[str]) -> int:
-    """Deliver a dispatched batch (`deliver_batch`), then dispatch the tenant's next batches.
+def deliver_messages(message_ids: list[str], *, wait: bool = True) -> int:
+    """Deliver a dispatched batch, then dispatch the tenant's next batches.
 
-    A message that fails in an unexpected way is retried like a transient error; if the
-    batch itself fails (the database), it is logged and its messages are left to their
-    leases. Returns how many messages were attempted.
+    ``wait``: send and record here (`deliver_batch`); else (a worker's task) return once the
+    batch's HTTP sends are started (`sending.start_batch`), and the next dispatch follows
+    its record. A message that fails in an unexpected way is retried like a transient
+    error; if the batch itself fails (the database), it is logged and its messages are left
+    to their leases. Returns how many messages were attempted.
     """
-    attempted = 0
     try:
+        if not wait:
+            return sending.start_batch(message_ids, then=dispatch_next)
         attempted = len(deliver_batch(message_ids))
     except Exception:
         # Left to their leases (or, if never claimed, to the sweep).
         logger.exception("delivering a batch failed", extra={"message_ids": message_ids})
-    # The next batches go to the back of the queue: other tenants' work that arrived while
-    # this batch was being sent goes first. When nothing waits (a tenant that keeps up), one
-    # indexed probe spares the dispatcher's lock and count. A message that starts waiting
-    # after the probe has a wake-up of its own (a send's, or a retry's countdown).
+        attempted = 0
+    dispatch_next()
+    return attempted
+
+
+def dispatch_next() -> None:
+    """After a batch: the tenant's next batches go to the back of the queue, so other
+    tenants' work that arrived while it was being sent goes first. When nothing waits (a
+    tenant that keeps up), one indexed probe spares the dispatcher's lock and count. A
+    message that starts waiting after the probe has a wake-up of its own (a send's, or a
+    retry's countdown)."""
     if waiting_messages().exists():
         dispatch_messages()
-    return attempted
 
 
 def leave_for_the_sweep(message_ids: list[str]) -> None:

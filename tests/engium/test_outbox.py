@@ -178,10 +178,30 @@ def publishing_threads() -> Iterator[dict[str, list[threading.Thread]]]:
 # ------------------------------------------------------------------ batching
 
 
+def past_a_first_publish(publisher: BatchPublisher, broker: Broker) -> None:
+    """Publish one item and wait for it: what is submitted next falls within its window."""
+    schema, item_id = broker.schema(), new_id("msg")
+    publisher.submit(TASK, schema=schema, item_id=item_id, if_unpublished=Recorder())
+    broker.wait_for_ids(schema, 1)
+
+
+def test_after_a_quiet_window_a_lone_submit_is_published_at_once(
+    background: Any, broker: Broker
+) -> None:
+    background.ENGIUM_DISPATCH_WINDOW_MS = 120_000  # far longer than `wait_for_ids` waits
+    publisher, unpublished = BatchPublisher(), Recorder()
+    schema, item_id = broker.schema(), new_id("msg")
+
+    publisher.submit(TASK, schema=schema, item_id=item_id, if_unpublished=unpublished)
+
+    assert broker.wait_for_ids(schema, 1) == [(TASK, [[item_id]])]
+
+
 def test_submits_within_the_window_are_one_task_with_every_id_in_order(
     background: Any, broker: Broker
 ) -> None:
     publisher, unpublished = BatchPublisher(), Recorder()
+    past_a_first_publish(publisher, broker)
     schema = broker.schema()
     ids = [new_id("msg") for _ in range(5)]
 
@@ -194,6 +214,7 @@ def test_submits_within_the_window_are_one_task_with_every_id_in_order(
 
 def test_each_task_and_schema_is_a_task_of_its_own(background: Any, broker: Broker) -> None:
     publisher, unpublished = BatchPublisher(), Recorder()
+    past_a_first_publish(publisher, broker)
     first, second = broker.schema(), broker.schema()
     a, b, c, d, e = (new_id("msg") for _ in range(5))
 
@@ -216,6 +237,7 @@ def test_more_than_max_batch_ids_are_split_into_tasks_of_at_most_max_batch(
     background: Any, broker: Broker
 ) -> None:
     publisher, unpublished = BatchPublisher(), Recorder()
+    past_a_first_publish(publisher, broker)
     schema = broker.schema()
     ids = [new_id("msg") for _ in range(2 * MAX_BATCH + 50)]
 
