@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -81,7 +81,11 @@ def deliver_batch(message_ids: list[str]) -> list[Message]:
     looked up at the provider, so that nothing is sent twice (`_find_earlier_send`).
     Returns the messages attempted, in order.
     """
-    attempts = prepare_batch(message_ids)
+    return send_and_record(prepare_batch(message_ids))
+
+
+def send_and_record(attempts: list[Attempt]) -> list[Message]:
+    """The rest of `deliver_batch`, for prepared attempts: send them here, and record them."""
     if not attempts:
         return []
     together = [attempt for attempt in attempts if attempt.sends_concurrently]
@@ -97,7 +101,16 @@ def deliver_batch(message_ids: list[str]) -> list[Message]:
 
 def prepare_batch(message_ids: list[str]) -> list[Attempt]:
     """Claim the batch (`_claim_many`) and prepare each claimed message, on this thread."""
-    attempts = [Attempt(*claimed) for claimed in _claim_many(message_ids)]
+    return prepare_claimed(_claim_many(message_ids))
+
+
+def prepare_claimed(claimed: list[tuple[Message, bool]]) -> list[Attempt]:
+    """Prepare claimed messages (`claim_locked`), in order, with their integrations."""
+    integrations = Integration.objects.in_bulk({message.integration_id for message, _ in claimed})
+    attempts = [
+        Attempt(message, integrations.get(message.integration_id), unknown)
+        for message, unknown in claimed
+    ]
     for attempt in attempts:
         attempt.prepare()
     return attempts
@@ -310,18 +323,18 @@ def _log_exchanges(attempts: list[Attempt]) -> None:
 
 
 def _claim(message_id: str) -> tuple[Message, Integration | None, bool] | None:
-    """Lease one due message to this worker (see `_claim_many`)."""
+    """Lease one due message to this worker (see `_claim_many`); with its integration."""
     claimed = _claim_many([message_id])
-    return claimed[0] if claimed else None
+    if not claimed:
+        return None
+    message, unknown = claimed[0]
+    return message, Integration.objects.filter(pk=message.integration_id).first(), unknown
 
 
-def _claim_many(message_ids: list[str]) -> list[tuple[Message, Integration | None, bool]]:
+def _claim_many(message_ids: list[str]) -> list[tuple[Message, bool]]:
     """Lease the due messages among ``message_ids`` that nobody holds to this worker, in the
-    given order, in one transaction; with each, its integration and whether its last
-    attempt's outcome is unknown (the attempt's worker died, or the provider's answer was
-    lost)."""
+    given order, in one transaction (`claim_locked`)."""
     now = timezone.now()
-    lease = timedelta(seconds=settings.ENGIUM_DELIVERY_LEASE_SECONDS)
     with transaction.atomic():
         found = {
             message.pk: message
@@ -329,27 +342,32 @@ def _claim_many(message_ids: list[str]) -> list[tuple[Message, Integration | Non
             .filter(pk__in=message_ids, status__in=PENDING_DELIVERY, next_attempt_at__lte=now)
             .order_by("pk")
         }
-        messages = [found[pk] for pk in dict.fromkeys(message_ids) if pk in found]
-        if not messages:
-            return []
-        unknown = {message.pk: message.outcome_unknown for message in messages}
-        for message in messages:
-            message.attempts += 1
-            message.next_attempt_at = message.dispatched_at = now + lease
-            # Until this attempt records its outcome, it is unknown.
-            message.outcome_unknown = True
-        # queued → sending (with its history), or a retry already `sending`: one UPDATE
-        change_statuses(
-            messages,
-            MessageStatus.SENDING,
-            at=now,
-            also_save=["attempts", "next_attempt_at", "dispatched_at", "outcome_unknown"],
+        return claim_locked(
+            [found[pk] for pk in dict.fromkeys(message_ids) if pk in found], now=now
         )
-    integrations = Integration.objects.in_bulk({message.integration_id for message in messages})
-    return [
-        (message, integrations.get(message.integration_id), unknown[message.pk])
-        for message in messages
-    ]
+
+
+def claim_locked(messages: list[Message], *, now: datetime) -> list[tuple[Message, bool]]:
+    """Lease ``messages`` to this worker: due messages whose row locks the caller holds, in
+    its transaction. Returns each with whether its last attempt's outcome is unknown (the
+    attempt's worker died, or the provider's answer was lost)."""
+    if not messages:
+        return []
+    lease = timedelta(seconds=settings.ENGIUM_DELIVERY_LEASE_SECONDS)
+    unknown = [message.outcome_unknown for message in messages]
+    for message in messages:
+        message.attempts += 1
+        message.next_attempt_at = message.dispatched_at = now + lease
+        # Until this attempt records its outcome, it is unknown.
+        message.outcome_unknown = True
+    # queued → sending (with its history), or a retry already `sending`: one UPDATE
+    change_statuses(
+        messages,
+        MessageStatus.SENDING,
+        at=now,
+        also_save=["attempts", "next_attempt_at", "dispatched_at", "outcome_unknown"],
+    )
+    return list(zip(messages, unknown, strict=True))
 
 
 def _record_sent_many(sent: list[tuple[Message, SendResult]]) -> dict[str, Message]:

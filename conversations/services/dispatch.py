@@ -36,6 +36,7 @@ behind a whole backlog, and a lone tenant still keeps ``IN_FLIGHT / BATCH`` task
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -48,8 +49,12 @@ from conversations.services import sending
 from conversations.services.delivery import (
     DELIVER_MESSAGES,
     DISPATCH_MESSAGES,
-    deliver_batch,
+    Attempt,
+    claim_locked,
     mark_undispatched,
+    prepare_batch,
+    prepare_claimed,
+    send_and_record,
 )
 from conversations.status import PENDING_DELIVERY
 from engium import outbox
@@ -94,7 +99,10 @@ def dispatch_messages(*, woken: bool = False, wait: bool = True) -> int:
     batch = settings.ENGIUM_DELIVERY_BATCH
     if woken:  # before reading the rows: a send that skipped its wake-up is seen below
         outbox.taken(DISPATCH_MESSAGES, schema=current_schema())
+        if not wait:
+            sending.wait_for_room(batch)
     now = timezone.now()
+    claimed: list[tuple[Message, bool]] = []
     with transaction.atomic():
         # One dispatcher per tenant at a time, so that the count below stays true until the
         # marks are committed: concurrent batches finishing never overshoot the limit.
@@ -106,16 +114,24 @@ def dispatch_messages(*, woken: bool = False, wait: bool = True) -> int:
         room = settings.ENGIUM_DELIVERY_TENANT_IN_FLIGHT - busy
         if room <= 0:
             return 0
-        ids = list(
+        waiting = (
             waiting_messages(now=now)
             .select_for_update(skip_locked=True)
             .order_by("next_attempt_at", "id")
-            .values_list("pk", flat=True)[:room]
         )
+        if woken:
+            # The first batch is claimed here, in the same transaction: leased to this
+            # worker as `_claim_many` would, one transaction sooner.
+            rows = list(waiting[:room])
+            ids = [row.pk for row in rows]
+            claimed = claim_locked(rows[:batch], now=now)
+            rest = ids[batch:]
+        else:
+            ids = rest = list(waiting.values_list("pk", flat=True)[:room])
         if not ids:
             return 0
-        Message.objects.filter(pk__in=ids).update(dispatched_at=now)
-    first, rest = (ids[:batch], ids[batch:]) if woken else ([], ids)
+        if rest:
+            Message.objects.filter(pk__in=rest).update(dispatched_at=now)
     outbox.publish_each(
         DELIVER_MESSAGES,
         schema=current_schema(),
@@ -123,8 +139,8 @@ def dispatch_messages(*, woken: bool = False, wait: bool = True) -> int:
         batch=batch,
         if_unpublished=mark_undispatched,
     )
-    if first:
-        deliver_messages(first, wait=wait)
+    if claimed:
+        _deliver(lambda: prepare_claimed(claimed), wait=wait, message_ids=ids[:batch])
     return len(ids)
 
 
@@ -133,14 +149,25 @@ def deliver_messages(message_ids: list[str], *, wait: bool = True) -> int:
 
     ``wait``: send and record here (`deliver_batch`); else (a worker's task) return once the
     batch's HTTP sends are started (`sending.start_batch`), and the next dispatch follows
-    its record. A message that fails in an unexpected way is retried like a transient
-    error; if the batch itself fails (the database), it is logged and its messages are left
-    to their leases. Returns how many messages were attempted.
+    its record. Returns how many messages were attempted.
+    """
+    if not wait:
+        sending.wait_for_room(len(message_ids))
+    return _deliver(lambda: prepare_batch(message_ids), wait=wait, message_ids=message_ids)
+
+
+def _deliver(prepare: Callable[[], list[Attempt]], *, wait: bool, message_ids: list[str]) -> int:
+    """Prepare a batch, send and record it (``wait``) or start it, and dispatch what is next.
+
+    A message that fails in an unexpected way is retried like a transient error; if the
+    batch itself fails (the database), it is logged and its messages are left to their
+    leases.
     """
     try:
+        attempts = prepare()
         if not wait:
-            return sending.start_batch(message_ids, then=dispatch_next)
-        attempted = len(deliver_batch(message_ids))
+            return sending.start_attempts(attempts, then=dispatch_next)
+        attempted = len(send_and_record(attempts))
     except Exception:
         # Left to their leases (or, if never claimed, to the sweep).
         logger.exception("delivering a batch failed", extra={"message_ids": message_ids})

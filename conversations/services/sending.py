@@ -152,18 +152,23 @@ class Recorder:
 recorder = Recorder()
 
 
+def wait_for_room(count: int) -> None:
+    """Before claiming ``count`` messages: wait while this process has its fill of sends."""
+    recorder.wait_for_room(settings.ENGIUM_DELIVERY_SENDERS - count)
+
+
 def start_batch(message_ids: list[str], *, then: Callable[[], object]) -> int:
     """Deliver a batch without waiting for the providers (see above); ``then`` runs in this
     schema once the batch is recorded. Returns how many messages were attempted."""
-    recorder.wait_for_room(settings.ENGIUM_DELIVERY_SENDERS - len(message_ids))
-    attempts = delivery.prepare_batch(message_ids)
+    wait_for_room(len(message_ids))
+    return start_attempts(delivery.prepare_batch(message_ids), then=then)
+
+
+def start_attempts(attempts: list[delivery.Attempt], *, then: Callable[[], object]) -> int:
+    """`start_batch` for a prepared batch."""
     if not any(attempt.sends_concurrently for attempt in attempts):
         # Nothing to wait for at an HTTP provider: as `deliver_batch` does.
-        for attempt in attempts:
-            if attempt.ready:
-                attempt.send()
-        if attempts:
-            delivery.record_batch(attempts)
+        delivery.send_and_record(attempts)
         then()
         return len(attempts)
     for attempt in attempts:
