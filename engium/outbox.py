@@ -182,6 +182,16 @@ def _mark_pending(task_name: str, schema: str) -> bool:
         return True
 
 
+def pending(task_name: str, *, schema: str) -> bool:
+    """Whether a coalesced ``task_name`` task for ``schema`` is pending: published and not
+    yet taken, so it will read rows committed now. False if Redis cannot say."""
+    try:
+        return bool(caches["default"].has_key(_pending_key(task_name, schema)))
+    except Exception:
+        logger.warning("cannot tell whether a wake-up is pending", exc_info=True)
+        return False
+
+
 def taken(task_name: str, *, schema: str) -> None:
     """A coalesced task has started: the next submit for ``schema`` publishes a new one."""
     caches["default"].delete(_pending_key(task_name, schema))

@@ -181,8 +181,12 @@ def dispatch_next() -> None:
     tenants' work that arrived while it was being sent goes first. When nothing waits (a
     tenant that keeps up), one indexed probe spares the dispatcher's lock and count. A
     message that starts waiting after the probe has a wake-up of its own (a send's, or a
-    retry's countdown)."""
-    if waiting_messages().exists():
+    retry's countdown). When the tenant's wake-up is pending, it is left to dispatch what
+    waits: it stands in the queue already, and it claims its first batch in its dispatch's
+    own transaction, where batches published here would cost a task and a claim more."""
+    if waiting_messages().exists() and not outbox.pending(
+        DISPATCH_MESSAGES, schema=current_schema()
+    ):
         dispatch_messages()
 
 

@@ -180,6 +180,10 @@ CACHES = {
 # Celery's own closing of database connections around each task is off; `engium.celery`
 # handles them as Django handles a request's (CONN_MAX_AGE, health checks).
 CELERY_DB_REUSE_MAX = 2**62
+# tenant-schemas-celery looks up the task's tenant by its schema name once per this many
+# seconds per worker process, not before every task (a tenant's default language, which
+# Voice speaks in, reaches the workers that much later).
+CELERY_TASK_TENANT_CACHE_SECONDS = env.int("CELERY_TASK_TENANT_CACHE_SECONDS", default=30)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=broker_url_for(REDIS_URL))
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None

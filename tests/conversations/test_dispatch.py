@@ -170,6 +170,37 @@ def test_a_tenants_messages_in_flight_never_exceed_the_limit(
         runner.discard()
 
 
+def test_a_batch_leaves_what_waits_to_the_tenants_pending_wake_up(
+    db: None, relay: ScriptedServer, broker: Any, settings: Any
+) -> None:
+    settings.ENGIUM_DELIVERY_BATCH = 2
+    tenant = relay_tenant("Woken", relay)
+    schema = tenant.tenant.schema_name
+    runner = QueueRunner(broker, [tenant])
+    try:
+        first, *waiting = [send(tenant, n) for n in range(5)]
+        # a wake-up is pending (as a send publishes it): a batch's end dispatches nothing
+        wake(tenant, waiting)
+        assert outbox._mark_pending(services.DISPATCH_MESSAGES, schema)
+        with tenant.schema():
+            services.deliver_messages([first])
+            assert Message.objects.filter(pk__in=waiting, dispatched_at=None).count() == 4
+        assert runner.ids_in_queue(schema) == 0
+        # the wake-up runs: it takes every waiting message (its first batch itself)
+        assert runner.run_next()
+        while runner.run_next():
+            pass
+        assert sorted(received_ids(relay)) == sorted([first, *waiting]), "each sent once"
+        # with no wake-up pending, a batch's end dispatches the next batches itself
+        more = [send(tenant, n) for n in range(5, 9)]
+        with tenant.schema():
+            services.deliver_messages(more[:1])
+        assert runner.ids_in_queue(schema) == 3
+    finally:
+        outbox.taken(services.DISPATCH_MESSAGES, schema=schema)
+        runner.discard()
+
+
 def test_a_batch_goes_out_oldest_first(
     db: None, relay: ScriptedServer, broker: Any, settings: Any
 ) -> None:

@@ -289,6 +289,33 @@ def test_coalesced_submits_publish_one_task_until_it_is_taken(
         outbox.taken(TASK, schema=other)
 
 
+def test_a_coalesced_task_is_pending_from_its_publish_until_it_is_taken(
+    settings: Any, broker: Broker
+) -> None:
+    settings.ENGIUM_DISPATCH_IN_BACKGROUND = False
+    schema, other = broker.schema(), broker.schema()
+    try:
+        assert not outbox.pending(TASK, schema=schema)
+        outbox.submit(
+            TASK, schema=schema, item_id="msg_a", if_unpublished=Recorder(), coalesce=True
+        )
+        assert outbox.pending(TASK, schema=schema)
+        assert not outbox.pending(TASK, schema=other)
+        assert not outbox.pending(OTHER_TASK, schema=schema)
+        outbox.taken(TASK, schema=schema)
+        assert not outbox.pending(TASK, schema=schema)
+    finally:
+        outbox.taken(TASK, schema=schema)
+
+
+def test_whether_a_task_is_pending_is_no_when_redis_is_down(settings: Any) -> None:
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:9/0"}
+    }
+    # "no" sends the caller down the path that dispatches itself: nothing is left waiting
+    assert not outbox.pending(TASK, schema="t_outbox_redis_down")
+
+
 def test_coalescing_fails_open_when_redis_is_down(settings: Any, broker: Broker) -> None:
     settings.ENGIUM_DISPATCH_IN_BACKGROUND = False
     schema = broker.schema()
