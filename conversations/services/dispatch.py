@@ -184,9 +184,9 @@ def dispatch_next() -> None:
     retry's countdown). When the tenant's wake-up is pending, it is left to dispatch what
     waits: it stands in the queue already, and it claims its first batch in its dispatch's
     own transaction, where batches published here would cost a task and a claim more."""
-    if waiting_messages().exists() and not outbox.pending(
-        DISPATCH_MESSAGES, schema=current_schema()
-    ):
+    if outbox.pending(DISPATCH_MESSAGES, schema=current_schema()):
+        return  # under load, the common case: one Redis round trip, no SQL
+    if waiting_messages().exists():
         dispatch_messages()
 
 
