@@ -50,7 +50,6 @@ from conversations.services.delivery import (
     DELIVER_MESSAGES,
     DISPATCH_MESSAGES,
     Attempt,
-    claim_locked,
     mark_undispatched,
     prepare_batch,
     prepare_claimed,
@@ -102,36 +101,29 @@ def dispatch_messages(*, woken: bool = False, wait: bool = True) -> int:
         if not wait:
             sending.wait_for_room(batch)
     now = timezone.now()
-    claimed: list[tuple[Message, bool]] = []
-    with transaction.atomic():
-        # One dispatcher per tenant at a time, so that the count below stays true until the
-        # marks are committed: concurrent batches finishing never overshoot the limit.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{current_schema()}:delivery"]
-            )
-        busy = in_flight(now=now).count()
-        room = settings.ENGIUM_DELIVERY_TENANT_IN_FLIGHT - busy
-        if room <= 0:
-            return 0
-        waiting = (
-            waiting_messages(now=now)
-            .select_for_update(skip_locked=True)
-            .order_by("next_attempt_at", "id")
+    lease = timedelta(seconds=settings.ENGIUM_DELIVERY_LEASE_SECONDS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One dispatcher per tenant at a time, so that the count in the statement below
+        # (which takes its snapshot after the lock) stays true until the marks are
+        # committed: concurrent batches finishing never overshoot the limit. The lock is
+        # held for that one statement: dispatchers of a busy tenant queue on it.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{current_schema()}:delivery"]
         )
-        if woken:
-            # The first batch is claimed here, in the same transaction: leased to this
-            # worker as `_claim_many` would, one transaction sooner.
-            rows = list(waiting[:room])
-            ids = [row.pk for row in rows]
-            claimed = claim_locked(rows[:batch], now=now)
-            rest = ids[batch:]
-        else:
-            ids = rest = list(waiting.values_list("pk", flat=True)[:room])
-        if not ids:
-            return 0
-        if rest:
-            Message.objects.filter(pk__in=rest).update(dispatched_at=now)
+        cursor.execute(
+            _DISPATCH_SQL,
+            {
+                "now": now,
+                "stale": now - timedelta(seconds=settings.ENGIUM_REDISPATCH_AFTER_SECONDS),
+                "limit": settings.ENGIUM_DELIVERY_TENANT_IN_FLIGHT,
+                "claim": batch if woken else 0,
+                "lease_end": now + lease,
+            },
+        )
+        picked = sorted(cursor.fetchall(), key=lambda row: (row[1], row[0]))
+    ids = [message_id for message_id, *_ in picked]
+    rest = [message_id for message_id, _, claimed, _ in picked if not claimed]
+    unknown = {message_id: was for message_id, _, claimed, was in picked if claimed}
     outbox.publish_each(
         DELIVER_MESSAGES,
         schema=current_schema(),
@@ -139,9 +131,62 @@ def dispatch_messages(*, woken: bool = False, wait: bool = True) -> int:
         batch=batch,
         if_unpublished=mark_undispatched,
     )
-    if claimed:
-        _deliver(lambda: prepare_claimed(claimed), wait=wait, message_ids=ids[:batch])
+    if unknown:
+        _deliver(
+            lambda: prepare_claimed(_claimed_rows(unknown)), wait=wait, message_ids=list(unknown)
+        )
     return len(ids)
+
+
+# The dispatcher's statement, under the tenant's lock: count the messages in flight, pick
+# the oldest due waiting ones up to the limit (rows locked, `SKIP LOCKED`), mark them
+# dispatched, and (a wake-up) claim the first `claim` of them at once, as `claim_locked`
+# does: an attempt more, a lease, `queued` → `sending` with its history step. Returns each
+# picked message's ID, when it was due, whether it was claimed, and whether the outcome of
+# its last attempt was unknown.
+_DISPATCH_SQL = """
+WITH busy AS (
+    SELECT count(*) AS n FROM conversations_message
+    WHERE status IN ('queued', 'sending') AND next_attempt_at IS NOT NULL
+      AND dispatched_at IS NOT NULL AND dispatched_at > %(stale)s
+), picked AS (
+    SELECT id, status, outcome_unknown, next_attempt_at FROM conversations_message
+    WHERE status IN ('queued', 'sending') AND next_attempt_at IS NOT NULL
+      AND next_attempt_at <= %(now)s
+      AND (dispatched_at IS NULL OR dispatched_at <= %(stale)s)
+    ORDER BY next_attempt_at, id
+    LIMIT GREATEST(%(limit)s - (SELECT n FROM busy), 0)
+    FOR UPDATE SKIP LOCKED
+), ranked AS (
+    SELECT id, status, outcome_unknown, next_attempt_at,
+           row_number() OVER (ORDER BY next_attempt_at, id) <= %(claim)s AS claimed
+    FROM picked
+), marked AS (
+    UPDATE conversations_message AS m SET
+        dispatched_at = CASE WHEN ranked.claimed THEN %(lease_end)s ELSE %(now)s END,
+        next_attempt_at = CASE WHEN ranked.claimed THEN %(lease_end)s ELSE m.next_attempt_at END,
+        attempts = m.attempts + CASE WHEN ranked.claimed THEN 1 ELSE 0 END,
+        outcome_unknown = ranked.claimed OR m.outcome_unknown,
+        status = CASE WHEN ranked.claimed THEN 'sending' ELSE m.status END,
+        updated_at = CASE WHEN ranked.claimed AND m.status = 'queued' THEN %(now)s
+                          ELSE m.updated_at END
+    FROM ranked WHERE m.id = ranked.id
+    RETURNING m.id, ranked.next_attempt_at AS due, ranked.claimed,
+              ranked.outcome_unknown AS was_unknown, ranked.status AS was
+), history AS (
+    INSERT INTO conversations_messagestatuschange
+        (message_id, status, occurred_at, error_code, error_message)
+    SELECT id, 'sending', %(now)s, '', '' FROM marked WHERE claimed AND was = 'queued'
+)
+SELECT id, due, claimed, was_unknown FROM marked
+"""
+
+
+def _claimed_rows(unknown: dict[str, bool]) -> list[tuple[Message, bool]]:
+    """The messages the dispatcher claimed, in its order, each with whether its last
+    attempt's outcome was unknown (as `claim_locked` gives them)."""
+    found = Message.objects.in_bulk(list(unknown))
+    return [(found[pk], was) for pk, was in unknown.items() if pk in found]
 
 
 def deliver_messages(message_ids: list[str], *, wait: bool = True) -> int:

@@ -20,7 +20,8 @@ from django_tenants.utils import schema_context
 from conversations import services
 from conversations import tasks as _tasks  # noqa: F401  (registers the tasks the runner runs)
 from conversations.models import Message
-from conversations.services.dispatch import in_flight
+from conversations.services.dispatch import _DISPATCH_SQL, in_flight
+from conversations.status import PENDING_DELIVERY
 from engium import outbox
 from engium.celery import app as celery_app
 from integrations.providers.registry import get_provider
@@ -269,3 +270,9 @@ def test_with_the_broker_down_or_its_queue_lost_the_sweep_delivers_every_message
         assert sorted(received_ids(relay)) == sorted(ids), "each sent once"
     finally:
         runner.discard()
+
+
+def test_the_dispatchers_statement_names_the_pending_statuses() -> None:
+    # `_DISPATCH_SQL` writes them out, so that the partial indexes' conditions match
+    assert set(PENDING_DELIVERY) == {"queued", "sending"}
+    assert "status IN ('queued', 'sending')" in _DISPATCH_SQL
