@@ -31,8 +31,6 @@ other processes and a send never waits for a thread.
 from __future__ import annotations
 
 import logging
-import os
-import queue
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -42,6 +40,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from conversations.services import delivery
+from engium import recorder as recorders
 from engium.tenancy import current_schema
 
 logger = logging.getLogger(__name__)
@@ -51,20 +50,10 @@ logger = logging.getLogger(__name__)
 Landed = tuple[str, list[delivery.Attempt], Callable[[], object], int]
 
 
-class Recorder:
+class Recorder(recorders.Recorder[Landed]):
     """One per worker process (a fork starts its own): the sends in flight, and their records."""
 
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._queue: queue.SimpleQueue[Landed] = queue.SimpleQueue()
-        self._in_flight = 0
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-
-    @property
-    def in_flight(self) -> int:
-        """Sends started by this process and not yet recorded."""
-        return self._in_flight
+    thread_name = "engium-delivery-recorder"
 
     def start(
         self, schema: str, attempts: list[delivery.Attempt], then: Callable[[], object]
@@ -77,9 +66,7 @@ class Recorder:
         assert sending and not any(
             attempt.ready for attempt in attempts if attempt not in sending
         ), "start takes batches with HTTP sends, the others settled"
-        self._ensure_thread()
-        with self._changed:
-            self._in_flight += len(sending)
+        self.started(len(sending))
         left = [len(sending)]
         lock = threading.Lock()
 
@@ -88,65 +75,33 @@ class Recorder:
                 left[0] -= 1
                 last = left[0] == 0
             if last:
-                self._queue.put((schema, attempts, then, len(sending)))
+                self.land((schema, attempts, then, len(sending)))
 
         pool = delivery.sender_pool()
         for attempt in sending:
             pool.submit(attempt.send).add_done_callback(sent)
         return len(sending)
 
-    def wait_for_room(self, limit: int) -> None:
-        """Block while more than ``limit`` sends are in flight in this process."""
-        self._ensure_thread()
-        with self._changed:
-            self._changed.wait_for(lambda: self._in_flight <= max(limit, 0))
+    def weight(self, item: Landed) -> int:
+        return item[3]
 
-    def drain(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` seconds) until everything started here is recorded."""
-        if self._pid != os.getpid():
-            return True  # nothing was started in this process
-        with self._changed:
-            return self._changed.wait_for(lambda: self._in_flight == 0, timeout)
-
-    def _ensure_thread(self) -> None:
-        with self._changed:
-            if self._pid != os.getpid():  # forked: the parent's queue and counts are not ours
-                self._queue, self._in_flight, self._thread = queue.SimpleQueue(), 0, None
-                self._pid = os.getpid()
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="engium-delivery-recorder", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            landed = [self._queue.get()]
-            while True:  # every batch that landed meanwhile is recorded with it
-                try:
-                    landed.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            by_schema: dict[str, list[Landed]] = defaultdict(list)
-            for batch in landed:
-                by_schema[batch[0]].append(batch)
-            for schema, batches in by_schema.items():
-                try:
-                    with schema_context(schema):
-                        delivery.record_batch(
-                            [attempt for _, attempts, _, _ in batches for attempt in attempts]
-                        )
-                        for then in dict.fromkeys(then for _, _, then, _ in batches):
-                            then()
-                except Exception:
-                    # Unrecorded: the leases expire, and the outcomes are looked up at the
-                    # providers before anything is sent again.
-                    logger.exception("could not record a delivery batch", extra={"schema": schema})
-                    connection.close()  # a broken connection is replaced on next use
-                finally:
-                    with self._changed:
-                        self._in_flight -= sum(started for _, _, _, started in batches)
-                        self._changed.notify_all()
+    def record(self, landed: list[Landed]) -> None:
+        by_schema: dict[str, list[Landed]] = defaultdict(list)
+        for batch in landed:
+            by_schema[batch[0]].append(batch)
+        for schema, batches in by_schema.items():
+            try:
+                with schema_context(schema):
+                    delivery.record_batch(
+                        [attempt for _, attempts, _, _ in batches for attempt in attempts]
+                    )
+                    for then in dict.fromkeys(then for _, _, then, _ in batches):
+                        then()
+            except Exception:
+                # Unrecorded: the leases expire, and the outcomes are looked up at the
+                # providers before anything is sent again.
+                logger.exception("could not record a delivery batch", extra={"schema": schema})
+                connection.close()  # a broken connection is replaced on next use
 
 
 recorder = Recorder()

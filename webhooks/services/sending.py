@@ -24,9 +24,6 @@ process leaves the queue's next tasks to the other processes.
 from __future__ import annotations
 
 import logging
-import os
-import queue
-import threading
 from collections import Counter, OrderedDict, defaultdict
 
 from django.conf import settings
@@ -35,6 +32,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from engium import outbox
+from engium import recorder as recorders
 from engium.tenancy import current_schema
 from webhooks.models import Delivery, DeliveryStatus
 from webhooks.network import AttemptResult
@@ -52,33 +50,24 @@ MAX_WAITING_ENDPOINTS = 10_000
 Landed = tuple[str, delivery.Claimed, AttemptResult]
 
 
-class Recorder:
+class Recorder(recorders.Recorder[Landed]):
     """One per worker process (a fork starts its own): what is in flight, and its records."""
 
+    thread_name = "engium-webhooks-recorder"
+
     def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._queue: queue.SimpleQueue[Landed] = queue.SimpleQueue()
-        self._in_flight = 0
-        self._thread: threading.Thread | None = None
-        self._pid = 0
+        super().__init__()
         # (schema, endpoint ID) → IDs held back in this process, oldest first
         self._waiting: dict[tuple[str, str], OrderedDict[int, None]] = defaultdict(OrderedDict)
-
-    @property
-    def in_flight(self) -> int:
-        """Deliveries started by this process and not yet recorded."""
-        return self._in_flight
 
     def start(self, schema: str, claimed: list[delivery.Claimed]) -> None:
         """Start the claimed deliveries' POSTs; their outcomes are recorded on this thread."""
         if not claimed:
             return
-        self._ensure_thread()
-        with self._changed:
-            self._in_flight += len(claimed)
+        self.started(len(claimed))
         sender.start(
             [delivery.request_for(item) for item in claimed],
-            lambda item, result: self._queue.put((schema, item, result)),
+            lambda item, result: self.land((schema, item, result)),
         )
 
     def hold(self, schema: str, held_back: list[Delivery]) -> None:
@@ -93,55 +82,22 @@ class Recorder:
             while len(self._waiting) > MAX_WAITING_ENDPOINTS:
                 del self._waiting[next(iter(self._waiting))]
 
-    def wait_for_room(self, limit: int) -> None:
-        """Block while more than ``limit`` deliveries are in flight in this process."""
-        self._ensure_thread()
-        with self._changed:
-            self._changed.wait_for(lambda: self._in_flight <= max(limit, 0))
+    def forked(self) -> None:
+        self._waiting.clear()
 
-    def drain(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` seconds) until everything started here is recorded."""
-        if self._pid != os.getpid():
-            return True  # nothing was started in this process
-        with self._changed:
-            return self._changed.wait_for(lambda: self._in_flight == 0, timeout)
-
-    def _ensure_thread(self) -> None:
-        with self._changed:
-            if self._pid != os.getpid():  # forked: the parent's queue and counts are not ours
-                self._queue, self._in_flight, self._thread = queue.SimpleQueue(), 0, None
-                self._waiting.clear()
-                self._pid = os.getpid()
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="engium-webhooks-recorder", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            landed = [self._queue.get()]
-            while True:  # everything that landed meanwhile goes in the same group
-                try:
-                    landed.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            by_schema: dict[str, list[tuple[delivery.Claimed, AttemptResult]]] = defaultdict(list)
-            for schema, item, result in landed:
-                by_schema[schema].append((item, result))
-            for schema, group in by_schema.items():
-                try:
-                    with schema_context(schema):
-                        delivery._record(group)
-                        self._start_waiting(schema, Counter(i.endpoint.pk for i, _ in group))
-                except Exception:
-                    # Unrecorded: the leases expire and the sweep sends them again.
-                    logger.exception("could not record webhook attempts", extra={"schema": schema})
-                    connection.close()  # a broken connection is replaced on next use
-                finally:
-                    with self._changed:
-                        self._in_flight -= len(group)
-                        self._changed.notify_all()
+    def record(self, landed: list[Landed]) -> None:
+        by_schema: dict[str, list[tuple[delivery.Claimed, AttemptResult]]] = defaultdict(list)
+        for schema, item, result in landed:
+            by_schema[schema].append((item, result))
+        for schema, group in by_schema.items():
+            try:
+                with schema_context(schema):
+                    delivery._record(group)
+                    self._start_waiting(schema, Counter(i.endpoint.pk for i, _ in group))
+            except Exception:
+                # Unrecorded: the leases expire and the sweep sends them again.
+                logger.exception("could not record webhook attempts", extra={"schema": schema})
+                connection.close()  # a broken connection is replaced on next use
 
     def _start_waiting(self, schema: str, freed: Counter[str]) -> None:
         """Publish, for each endpoint just recorded, as many of its held-back deliveries
