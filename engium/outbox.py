@@ -33,7 +33,7 @@ import os
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -190,7 +190,11 @@ class BatchPublisher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._items: deque[Item] = deque()
+        # Wakes the thread: for the first item of a batch, and when a batch is full. A submit
+        # within a batch's window only appends: no thread is woken per request.
+        self._signal: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._scheduled = False  # the thread has been woken for the items queued
         self._thread: threading.Thread | None = None
         self._pid = 0
 
@@ -213,7 +217,13 @@ class BatchPublisher:
             self._publish([item])
             return
         self._ensure_thread()
-        self._queue.put(item)
+        items = self._items
+        items.append(item)
+        if not self._scheduled:
+            self._scheduled = True
+            self._signal.put(None)
+        elif len(items) == MAX_BATCH:
+            self._signal.put(None)  # full: publish before the window ends
 
     def flush(self) -> None:
         """Publish whatever is queued now, in the calling thread (at exit, and in tests)."""
@@ -227,7 +237,9 @@ class BatchPublisher:
             return
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's queue and thread are not ours
-                self._queue = queue.SimpleQueue()
+                self._items = deque()
+                self._signal = queue.SimpleQueue()
+                self._scheduled = False
                 self._thread = None
                 self._pid = os.getpid()
             if self._thread is None or not self._thread.is_alive():
@@ -238,26 +250,36 @@ class BatchPublisher:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            self._signal.get()  # a batch's first item
             deadline = time.monotonic() + settings.ENGIUM_DISPATCH_WINDOW_MS / 1000
-            while len(batch) < MAX_BATCH:
+            while len(self._items) < MAX_BATCH:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
-                    batch.append(self._queue.get(timeout=remaining))
+                    self._signal.get(timeout=remaining)  # the batch is full, or a stale wake
                 except queue.Empty:
                     break
+            # Before the drain: an item appended from now on wakes the thread again (or is
+            # drained now, and its wake finds nothing: harmless).
+            self._scheduled = False
+            batch = self._drain([])
+            if not batch:
+                continue
+            if self._items:  # more than a batch: the rest is the next batch's start
+                self._scheduled = True
+                self._signal.put(None)
             try:
                 self._publish(batch)
             except Exception:  # the thread must live on; the sweep has the rows
                 logger.exception("publishing a batch failed")
 
     def _drain(self, batch: list[Item]) -> list[Item]:
+        items = self._items
         while len(batch) < MAX_BATCH:
             try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
+                batch.append(items.popleft())
+            except IndexError:
                 break
         return batch
 
