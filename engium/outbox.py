@@ -191,10 +191,11 @@ class BatchPublisher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: deque[Item] = deque()
-        # Wakes the thread: for the first item of a batch, and when a batch is full. A submit
-        # within a batch's window only appends: no thread is woken per request.
+        # Wakes the thread when it is idle (it then publishes window after window until a
+        # window passes without submits), and when a batch is full: under steady traffic a
+        # submit only appends, and no thread is woken per request.
         self._signal: queue.SimpleQueue[None] = queue.SimpleQueue()
-        self._scheduled = False  # the thread has been woken for the items queued
+        self._scheduled = False  # the thread is awake (or woken) for what is queued
         self._thread: threading.Thread | None = None
         self._pid = 0
 
@@ -250,29 +251,32 @@ class BatchPublisher:
 
     def _run(self) -> None:
         while True:
-            self._signal.get()  # a batch's first item
-            deadline = time.monotonic() + settings.ENGIUM_DISPATCH_WINDOW_MS / 1000
-            while len(self._items) < MAX_BATCH:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+            self._signal.get()  # idle until a submit wakes the thread
+            # Then window after window, while submits keep coming: they only append.
+            while True:
+                deadline = time.monotonic() + settings.ENGIUM_DISPATCH_WINDOW_MS / 1000
+                while len(self._items) < MAX_BATCH:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        self._signal.get(timeout=remaining)  # a full batch, or a stale wake
+                    except queue.Empty:
+                        break
+                batch = self._drain([])
+                if batch:
+                    try:
+                        self._publish(batch)
+                    except Exception:  # the thread must live on; the sweep has the rows
+                        logger.exception("publishing a batch failed")
+                    continue
+                # A window without submits: idle again. A submit from now on wakes the
+                # thread; one that came just before is seen here (its wake, if any, only
+                # starts an empty window later).
+                self._scheduled = False
+                if not self._items:
                     break
-                try:
-                    self._signal.get(timeout=remaining)  # the batch is full, or a stale wake
-                except queue.Empty:
-                    break
-            # Before the drain: an item appended from now on wakes the thread again (or is
-            # drained now, and its wake finds nothing: harmless).
-            self._scheduled = False
-            batch = self._drain([])
-            if not batch:
-                continue
-            if self._items:  # more than a batch: the rest is the next batch's start
                 self._scheduled = True
-                self._signal.put(None)
-            try:
-                self._publish(batch)
-            except Exception:  # the thread must live on; the sweep has the rows
-                logger.exception("publishing a batch failed")
 
     def _drain(self, batch: list[Item]) -> list[Item]:
         items = self._items
