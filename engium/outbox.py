@@ -12,11 +12,11 @@ Two ways to publish:
 - `publish`: one task, now, in the calling thread.
 - `submit`: one item ID, queued in-process and published from a background thread,
   batched per task and tenant over ``ENGIUM_DISPATCH_WINDOW_MS`` (at most `MAX_BATCH` IDs);
-  the task receives the list of IDs. The thread publishes at most once per window, and
-  the first item after a quiet window at once: batching never delays a lone item. Under
-  load N sends then cost one publish, not N, and the request never waits for the broker.
-  A process that dies with items queued loses only wake-up calls: the sweep finds their
-  rows.
+  the task receives the list of IDs. The thread publishes what a window collected when
+  it ends, and the first item after a quiet window at once: batching never delays a lone
+  item. Under load N sends then cost one publish, not N, and the request never waits for
+  the broker. A process that dies with items queued loses only wake-up calls: the sweep
+  finds their rows.
 
 A *coalesced* submit (``coalesce=True``) is a wake-up whose task reads its work from the
 database rather than from its arguments: it is published only if no such task for the
@@ -35,7 +35,7 @@ import os
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -202,7 +202,12 @@ class BatchPublisher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._items: deque[Item] = deque()
+        # Wakes the thread when it is idle (it then publishes window after window until a
+        # window passes without submits), and when a batch is full: under steady traffic a
+        # submit only appends, and no thread is woken per request.
+        self._signal: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._scheduled = False  # the thread is awake (or woken) for what is queued
         self._thread: threading.Thread | None = None
         self._pid = 0
 
@@ -225,7 +230,13 @@ class BatchPublisher:
             self._publish([item])
             return
         self._ensure_thread()
-        self._queue.put(item)
+        items = self._items
+        items.append(item)
+        if not self._scheduled:
+            self._scheduled = True
+            self._signal.put(None)
+        elif len(items) == MAX_BATCH:
+            self._signal.put(None)  # full: publish before the window ends
 
     def flush(self) -> None:
         """Publish whatever is queued now, in the calling thread (at exit, and in tests)."""
@@ -239,7 +250,9 @@ class BatchPublisher:
             return
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's queue and thread are not ours
-                self._queue = queue.SimpleQueue()
+                self._items = deque()
+                self._signal = queue.SimpleQueue()
+                self._scheduled = False
                 self._thread = None
                 self._pid = os.getpid()
             if self._thread is None or not self._thread.is_alive():
@@ -249,34 +262,44 @@ class BatchPublisher:
                 self._thread.start()
 
     def _run(self) -> None:
-        # At most one publish per window, and none waits for nothing: after a quiet window
-        # (or a full batch) what is queued goes at once, so a lone send's wake-up is not
-        # delayed; what follows within the window is collected until it ends.
-        last, full = -float("inf"), False
         while True:
-            batch = [self._queue.get()]
-            deadline = last + settings.ENGIUM_DISPATCH_WINDOW_MS / 1000
-            if full or deadline <= time.monotonic():
-                batch = self._drain(batch)
-            while len(batch) < MAX_BATCH:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+            self._signal.get()  # idle until a submit wakes the thread
+            # After a quiet window, what is queued goes at once: a lone send's wake-up waits
+            # for no window. Then window after window, while submits keep coming: they only
+            # append, and what a window collected is published when it ends.
+            batch = self._drain([])
+            while True:
+                if batch:
+                    try:
+                        self._publish(batch)
+                    except Exception:  # the thread must live on; the sweep has the rows
+                        logger.exception("publishing a batch failed")
+                deadline = time.monotonic() + settings.ENGIUM_DISPATCH_WINDOW_MS / 1000
+                while len(self._items) < MAX_BATCH:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        self._signal.get(timeout=remaining)  # a full batch, or a stale wake
+                    except queue.Empty:
+                        break
+                batch = self._drain([])
+                if batch:
+                    continue
+                # A window without submits: idle again. A submit from now on wakes the
+                # thread; one that came just before is seen here (its wake, if any, only
+                # starts an empty window later).
+                self._scheduled = False
+                if not self._items:
                     break
-                try:
-                    batch.append(self._queue.get(timeout=remaining))
-                except queue.Empty:
-                    break
-            last, full = time.monotonic(), len(batch) == MAX_BATCH
-            try:
-                self._publish(batch)
-            except Exception:  # the thread must live on; the sweep has the rows
-                logger.exception("publishing a batch failed")
+                self._scheduled = True
 
     def _drain(self, batch: list[Item]) -> list[Item]:
+        items = self._items
         while len(batch) < MAX_BATCH:
             try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
+                batch.append(items.popleft())
+            except IndexError:
                 break
         return batch
 

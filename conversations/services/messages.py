@@ -394,6 +394,7 @@ FROM conversation
 
 
 _RECORD_SQL = _record_sql()
+_MESSAGE_CONVERSATION = Message._meta.get_field("conversation")
 # The same, also claiming an Idempotency-Key: a key already used fails it as a whole.
 _RECORD_KEYED_SQL = _record_sql(keyed=True)
 
@@ -516,7 +517,10 @@ def _record_message(
     conversation.created_at = created_at
     conversation._state.adding = False
     message.agent_turn = agent_turn
-    message.conversation = conversation
+    # The conversation's ID, and the conversation itself cached again (setting the ID drops
+    # it): what `message.conversation = conversation` does, without its checks and routers.
+    message.conversation_id = conversation_id
+    _MESSAGE_CONVERSATION.set_cached_value(message, conversation)
     message._state.adding = False
     return message
 

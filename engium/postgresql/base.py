@@ -27,6 +27,7 @@ from typing import Any
 from django.db.backends.postgresql import base as django_postgresql
 from django.db.backends.utils import CursorWrapper
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
+from django_tenants.utils import get_limit_set_calls
 from psycopg import errors
 from psycopg.pq import ConnStatus, TransactionStatus
 
@@ -83,8 +84,12 @@ class DatabaseWrapper(TenantDatabaseWrapper):
 
     def prepared_cursor(self) -> CursorWrapper:
         """A cursor whose statements are bound on the server and prepared (module docstring)."""
-        # Django's own cursor first: it checks the connection and sets the tenant's
-        # search_path (django-tenants) on this session.
-        self.cursor().close()
+        # What Django's own cursor does first: the health check (once per request), the
+        # connection, the tenant's search_path (django-tenants). When the connection is open
+        # and on the tenant's search_path already (the warm case), only the health check is
+        # left to do; otherwise Django's cursor does it all.
+        self.close_if_health_check_failed()
+        if self.connection is None or not (get_limit_set_calls() and self.search_path_set_schemas):
+            self.cursor().close()
         cursor = PreparingCursor(self.connection)
         return self._prepare_cursor(cursor)

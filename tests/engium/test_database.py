@@ -70,6 +70,43 @@ def test_a_connection_the_server_ended_is_replaced_before_the_next_request(other
     assert backend_pid(other) != pid  # a new connection, and no error
 
 
+def _ended(pid: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the server ends it asynchronously
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
+
+
+def test_a_prepared_cursor_checks_the_connection_and_sets_the_search_path_first(
+    other: Any,
+) -> None:
+    def ask(wrapper: Any) -> tuple[str, int]:
+        with wrapper.prepared_cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('search_path'), pg_backend_pid() WHERE %s", [True]
+            )
+            setting, pid = cursor.fetchone()
+            return str(setting), int(pid)
+
+    # warm: the connection is on the schema's search_path; the next cursor keeps it
+    first = ask(other)
+    assert first[0] == "public"
+    other.health_check_done = False
+    assert ask(other) == first
+
+    # when the server ends the session, the next request's prepared cursor is on a new one,
+    # with the search_path set again
+    _ended(first[1])
+    other.health_check_done = False  # a new request
+    setting, pid = ask(other)
+    assert pid != first[1] and setting == "public"
+
+
 def test_the_prepared_send_statement_writes_into_the_current_tenants_schema(
     tenant_a: TenantFixture, tenant_b: TenantFixture
 ) -> None:

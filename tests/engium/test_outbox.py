@@ -249,6 +249,49 @@ def test_more_than_max_batch_ids_are_split_into_tasks_of_at_most_max_batch(
     assert [item_id for _, args in tasks for item_id in args[0]] == ids
 
 
+class CountedSignal:
+    """The publisher's wake-up queue, counting the wakes that submits send."""
+
+    def __init__(self, signal: Any) -> None:
+        self.signal = signal
+        self.puts = 0
+
+    def put(self, item: None) -> None:
+        self.puts += 1
+        self.signal.put(item)
+
+    def get(self, *args: Any, **kwargs: Any) -> None:
+        self.signal.get(*args, **kwargs)
+
+
+def test_steady_submits_wake_the_thread_once_and_a_quiet_window_puts_it_to_sleep(
+    background: Any, broker: Broker
+) -> None:
+    background.ENGIUM_DISPATCH_WINDOW_MS = 150
+    publisher, unpublished = BatchPublisher(), Recorder()
+    publisher._ensure_thread()
+    publisher._signal = signal = CountedSignal(publisher._signal)  # type: ignore[assignment]
+    schema = broker.schema()
+    ids = [new_id("msg") for _ in range(40)]
+
+    # when: a submit every 10 ms, over several windows
+    for item_id in ids:
+        publisher.submit(TASK, schema=schema, item_id=item_id, if_unpublished=unpublished)
+        time.sleep(0.01)
+
+    # then: every ID is published, in order, and only the first submit woke the thread
+    tasks = broker.wait_for_ids(schema, len(ids))
+    assert [item_id for _, args in tasks for item_id in args[0]] == ids
+    assert len(tasks) > 1 and signal.puts == 1
+
+    # and after a window without submits, the thread sleeps: the next submit wakes it
+    time.sleep(0.5)
+    later = new_id("msg")
+    publisher.submit(TASK, schema=schema, item_id=later, if_unpublished=unpublished)
+    assert broker.wait_for_ids(schema, len(ids) + 1)[-1] == (TASK, [[later]])
+    assert signal.puts == 2
+
+
 def test_without_background_dispatch_a_submit_publishes_at_once(
     settings: Any, broker: Broker
 ) -> None:
