@@ -55,15 +55,7 @@ def test_a_healthy_idle_connection_is_kept_without_a_round_trip(
 
 def test_a_connection_the_server_ended_is_replaced_before_the_next_request(other: Any) -> None:
     pid = backend_pid(other)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # the server ends it asynchronously
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
-            if cursor.fetchone()[0] == 0:
-                break
-        time.sleep(0.05)
+    _ended(pid)
 
     checked(other)
 
