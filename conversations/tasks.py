@@ -89,7 +89,7 @@ def sweep_undelivered() -> int:
             # Each part on its own: one failing (or a broken schema) stops neither the
             # others nor the other tenants.
             for sweep in (
-                services.dispatch_messages,
+                services.sweep_messages,
                 services.redispatch_pending_callbacks,
                 services.redispatch_pending_agent_turns,
                 services.apply_due_sandbox_reports,

@@ -25,7 +25,7 @@ from conversations.services.delivery import (
     deliver_message,
     mark_undispatched,
 )
-from conversations.services.dispatch import deliver_messages, dispatch_messages
+from conversations.services.dispatch import deliver_messages, dispatch_messages, sweep_messages
 from conversations.services.inbound_media import (
     FETCH_INBOUND_MEDIA,
     fetch_inbound_media,
@@ -67,4 +67,5 @@ __all__ = [
     "redispatch_pending_callbacks",
     "resume_agent",
     "send_message",
+    "sweep_messages",
 ]

@@ -189,6 +189,18 @@ def _claimed_rows(unknown: dict[str, bool]) -> list[tuple[Message, bool]]:
     return [(found[pk], was) for pk, was in unknown.items() if pk in found]
 
 
+def sweep_messages() -> int:
+    """The sweep's dispatch (beat, every few seconds): the safety net for lost wake-ups and
+    lost tasks. While the tenant's wake-up is pending it is not lost, and it will dispatch
+    what waits in its turn: the sweep leaves the tenant alone, rather than put the waiting
+    messages (a quiet tenant's new one among them) at the back of the queue, behind the
+    batches other tenants queued since. A wake-up that is lost stops being pending when its
+    mark expires (``outbox.PENDING_SECONDS``)."""
+    if outbox.pending(DISPATCH_MESSAGES, schema=current_schema()):
+        return 0
+    return dispatch_messages()
+
+
 def deliver_messages(message_ids: list[str], *, wait: bool = True) -> int:
     """Deliver a dispatched batch, then dispatch the tenant's next batches.
 

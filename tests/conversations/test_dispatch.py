@@ -202,6 +202,29 @@ def test_a_batch_leaves_what_waits_to_the_tenants_pending_wake_up(
         runner.discard()
 
 
+def test_the_sweep_leaves_a_tenant_with_a_pending_wake_up_to_it(
+    db: None, relay: ScriptedServer, broker: Any
+) -> None:
+    tenant = relay_tenant("Swept", relay)
+    schema = tenant.tenant.schema_name
+    runner = QueueRunner(broker, [tenant])
+    try:
+        ids = [send(tenant, n) for n in range(3)]
+        assert outbox._mark_pending(services.DISPATCH_MESSAGES, schema)
+        with tenant.schema():
+            # the wake-up is not lost: the messages wait for it, in its place in the queue
+            assert services.sweep_messages() == 0
+            assert Message.objects.filter(pk__in=ids, dispatched_at=None).count() == 3
+        outbox.taken(services.DISPATCH_MESSAGES, schema=schema)
+        with tenant.schema():
+            # none pending (taken, or its mark expired): the sweep dispatches them
+            assert services.sweep_messages() == 3
+        assert runner.ids_in_queue(schema) == 3
+    finally:
+        outbox.taken(services.DISPATCH_MESSAGES, schema=schema)
+        runner.discard()
+
+
 def test_a_batch_goes_out_oldest_first(
     db: None, relay: ScriptedServer, broker: Any, settings: Any
 ) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from conversations.models import Conversation, Message
-from conversations.services import dispatch_messages, drain_sends
+from conversations.services import deliver_messages, dispatch_messages, drain_sends
 from conversations.services import sending as sending_service
 from integrations.models import Integration, ProviderLogEntry
 from tests.builders import create_integration, create_message
@@ -27,9 +27,13 @@ from webhooks.models import Delivery, Event
 
 
 @pytest.fixture
-def committed(django_db_setup: None, django_db_blocker: Any) -> Iterator[TenantFixture]:
+def committed(
+    django_db_setup: None, django_db_blocker: Any, settings: Any
+) -> Iterator[TenantFixture]:
     """Tenant A with the database open outside any test transaction (the recorder's
-    connection sees the rows); emptied of messages and integrations after."""
+    connection sees the rows); emptied of messages and integrations after. The sends'
+    wake-ups are published in the test's thread (to a queue no worker reads here)."""
+    settings.ENGIUM_DISPATCH_IN_BACKGROUND = False
     tenant = _SESSION_TENANTS["a"]
     with django_db_blocker.unblock():
         try:
@@ -135,6 +139,7 @@ def test_a_process_with_its_senders_busy_takes_no_more_until_a_batch_is_recorded
     first, second = _queued(committed, 2), _queued(committed, 1)
     with committed.schema():
         assert sending_service.start_batch(first, then=lambda: None) == 2
+    assert sending_service.recorder.in_flight == 2
     started = threading.Event()
 
     def next_task() -> None:
@@ -156,11 +161,10 @@ def test_a_process_with_its_senders_busy_takes_no_more_until_a_batch_is_recorded
         assert {m.status for m in Message.objects.filter(pk__in=first + second)} == {"sent"}
 
 
-def test_a_wake_up_starts_its_first_batch_and_the_record_dispatches_the_rest(
+def test_a_wake_up_starts_its_first_batch_and_publishes_the_rest(
     committed: TenantFixture, held_twilio: tuple[FakeTwilio, Held], settings: Any
 ) -> None:
     settings.ENGIUM_DELIVERY_BATCH = 2
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # the published batches run here, and wait
     twilio_api, held = held_twilio
     create_integration(committed, "sms", "twilio", is_default=True, **twilio_api.config())
     held.release.set()
@@ -168,5 +172,12 @@ def test_a_wake_up_starts_its_first_batch_and_the_record_dispatches_the_rest(
     with committed.schema():
         assert dispatch_messages(woken=True, wait=False) == 3
         assert drain_sends(timeout=30)
-        assert {m.status for m in Message.objects.filter(pk__in=ids)} == {"sent"}
+        messages = Message.objects.in_bulk(ids)
+        # the first batch was claimed and sent by the wake-up itself
+        assert [messages[pk].status for pk in ids[:2]] == ["sent", "sent"]
+        # the rest went to the queue as a batch task: dispatched, not yet claimed
+        assert messages[ids[2]].status == "queued" and messages[ids[2]].dispatched_at
+        assert deliver_messages([ids[2]], wait=False) == 1
+        assert drain_sends(timeout=30)
+        assert Message.objects.get(pk=ids[2]).status == "sent"
     assert len(twilio_api.sends()) == 3
