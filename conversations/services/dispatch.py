@@ -27,7 +27,8 @@ limit, oldest due first, as dispatched, then publishes them in batches. It runs
 - at the end of every batch (``conversations.deliver_messages``): the tenant's next batches
   join the back of the queue, behind the other tenants' work that arrived meanwhile;
 - when a retry comes due (a woken task with the retry's countdown);
-- from beat's sweep, for every tenant: the safety net for lost wake-ups and lost tasks.
+- from beat's sweep, for every tenant whose wake-up is not pending (`sweep_messages`): the
+  safety net for lost wake-ups and lost tasks.
 
 So another tenant's message waits behind at most the limit of each busy tenant, never
 behind a whole backlog, and a lone tenant still keeps ``IN_FLIGHT / BATCH`` tasks queued.
