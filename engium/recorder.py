@@ -18,6 +18,7 @@ import logging
 import os
 import queue
 import threading
+from abc import ABC, abstractmethod
 from typing import Generic, TypeVar
 
 from django.db import connection
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Recorder(Generic[T]):
+class Recorder(ABC, Generic[T]):
     """One per worker process: what is in flight, and the thread that records it."""
 
     #: the recorder thread's name
@@ -68,9 +69,9 @@ class Recorder(Generic[T]):
         with self._changed:
             return self._changed.wait_for(lambda: self._in_flight == 0, timeout)
 
+    @abstractmethod
     def record(self, landed: list[T]) -> None:
         """Record a group of landed items (on the recorder thread)."""
-        raise NotImplementedError
 
     def weight(self, item: T) -> int:
         """How much of what is in flight ``item`` settles."""
