@@ -74,6 +74,16 @@ def held_twilio() -> Iterator[tuple[FakeTwilio, Held]]:
             held.release.set()
 
 
+@pytest.fixture
+def held_sms(
+    committed: TenantFixture, held_twilio: tuple[FakeTwilio, Held]
+) -> tuple[FakeTwilio, Held]:
+    """Tenant A's SMS goes to the held fake Twilio."""
+    twilio_api, _ = held_twilio
+    create_integration(committed, "sms", "twilio", is_default=True, **twilio_api.config())
+    return held_twilio
+
+
 def _queued(tenant: TenantFixture, count: int) -> list[str]:
     return [
         create_message(tenant, recipient=f"+1555010{7100 + n}", channel="sms", text=f"s{n}").id
@@ -87,10 +97,9 @@ def test_a_process_that_started_nothing_has_nothing_to_drain() -> None:
 
 
 def test_a_task_returns_while_the_provider_answers_and_the_batch_is_recorded_after(
-    committed: TenantFixture, held_twilio: tuple[FakeTwilio, Held]
+    committed: TenantFixture, held_sms: tuple[FakeTwilio, Held]
 ) -> None:
-    twilio_api, held = held_twilio
-    create_integration(committed, "sms", "twilio", is_default=True, **twilio_api.config())
+    twilio_api, held = held_sms
     ids = _queued(committed, 3)
     followed: list[str] = []
 
@@ -131,11 +140,10 @@ def test_a_batch_with_nothing_to_send_over_http_is_recorded_on_the_tasks_thread(
 
 
 def test_a_process_with_its_senders_busy_takes_no_more_until_a_batch_is_recorded(
-    committed: TenantFixture, held_twilio: tuple[FakeTwilio, Held], settings: Any
+    committed: TenantFixture, held_sms: tuple[FakeTwilio, Held], settings: Any
 ) -> None:
     settings.ENGIUM_DELIVERY_SENDERS = 2
-    twilio_api, held = held_twilio
-    create_integration(committed, "sms", "twilio", is_default=True, **twilio_api.config())
+    _, held = held_sms
     first, second = _queued(committed, 2), _queued(committed, 1)
     with committed.schema():
         assert sending_service.start_batch(first, then=lambda: None) == 2
@@ -162,11 +170,10 @@ def test_a_process_with_its_senders_busy_takes_no_more_until_a_batch_is_recorded
 
 
 def test_a_wake_up_starts_its_first_batch_and_publishes_the_rest(
-    committed: TenantFixture, held_twilio: tuple[FakeTwilio, Held], settings: Any
+    committed: TenantFixture, held_sms: tuple[FakeTwilio, Held], settings: Any
 ) -> None:
     settings.ENGIUM_DELIVERY_BATCH = 2
-    twilio_api, held = held_twilio
-    create_integration(committed, "sms", "twilio", is_default=True, **twilio_api.config())
+    twilio_api, held = held_sms
     held.release.set()
     ids = _queued(committed, 3)
     with committed.schema():
