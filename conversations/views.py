@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -37,11 +41,13 @@ from conversations.serializers import (
 from conversations.services import idempotency
 from engium.api.openapi import AUTH_ERRORS, BODY_ERRORS, MALFORMED_BODY, error_responses
 from engium.api.pagination import paginate
+from engium.api.parsers import StrictJSONParser
 from engium.api.views import EngiumAPIView
 from engium.exceptions import EngiumError, NotFound, RateLimited
 from engium.ratelimit import MovingWindowLimiter, Permit
 from integrations import selectors as integration_selectors
 from integrations.openapi import INTEGRATION_ID
+from tenants.models import Tenant
 
 # Outbound sends per tenant in any 60 s, shared by every web process (docs/api.md#rate-limits).
 SEND_LIMITER = MovingWindowLimiter(f"{settings.CACHES['default']['KEY_PREFIX']}:ratelimit:send")
@@ -49,15 +55,106 @@ SEND_LIMITER = MovingWindowLimiter(f"{settings.CACHES['default']['KEY_PREFIX']}:
 _LIST_400 = "A filter is not valid (`validation_error`)."
 
 
-def _answer(answer: idempotency.Answer, *, headers: dict[str, str] | None = None) -> Response:
-    headers = dict(headers or {})
-    if answer.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return Response(answer.body, status=answer.status, headers=headers)
+def _replayed(answer: idempotency.Answer) -> dict[str, str]:
+    return {"Idempotent-Replayed": "true"} if answer.replayed else {}
+
+
+def _validated(data: Any) -> dict[str, Any]:
+    serializer = SendMessageSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+#: The one renderer the API has (DRF's JSONRenderer, with the project's settings).
+_RENDERER = JSONRenderer()
+_PLAIN_ACCEPTS = frozenset({None, "*/*", "application/json"})
+
+
+def _plain_send(request: HttpRequest) -> bool:
+    """Whether DRF's `initial` would pass ``request`` to `post` as it is: a POST whose body
+    is JSON, of a length the parser takes, with an Accept that takes JSON and no query
+    string (`EngiumAPIView.perform_content_negotiation`), authenticated by the middleware."""
+    meta = request.META
+    try:
+        length = int(meta.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    return (
+        request.method == "POST"
+        and meta.get("CONTENT_TYPE") == "application/json"
+        and 0 < length <= settings.ENGIUM_MAX_BODY_BYTES
+        and meta.get("HTTP_ACCEPT") in _PLAIN_ACCEPTS
+        and not meta.get("QUERY_STRING")
+        and "HTTP_TRANSFER_ENCODING" not in meta
+        and getattr(request, "api_principal", None) is not None
+    )
+
+
+class _Body:
+    """A request's JSON body, parsed once on first use, as DRF's ``request.data`` parses it."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+        self.parsed = False
+        self.value: Any = None
+
+    def data(self) -> Any:
+        if not self.parsed:
+            # Where DRF reads it from: the request's stream, or its body once read.
+            request = self.request
+            read = request._read_started  # type: ignore[attr-defined]
+            self.value = _PARSER.parse(io.BytesIO(request.body) if read else request)
+            self.parsed = True
+        return self.value
+
+
+_PARSER = StrictJSONParser()
 
 
 class SendMessageView(EngiumAPIView):
     limiter: MovingWindowLimiter = SEND_LIMITER
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # The commonest send (a JSON body, an Accept that takes JSON, authenticated by the
+        # middleware) skips DRF's request wrapper, negotiation and response rendering: DRF's
+        # `initial` could not refuse it. Its answer is the one DRF would render; an error
+        # leaves through DRF's own handling (`_drf_error`).
+        if not _plain_send(request):
+            return super().dispatch(request, *args, **kwargs)
+        self.args, self.kwargs = args, kwargs
+        self.headers = self.default_response_headers
+        body = _Body(request)
+        try:
+            answer, headers = self._post(
+                request.tenant,  # type: ignore[attr-defined]
+                request.headers.get("Idempotency-Key"),
+                body.data,
+            )
+        except Exception as error:
+            return self._drf_error(request, error, body, *args, **kwargs)
+        response = HttpResponse(
+            _RENDERER.render(answer.body), status=answer.status, content_type="application/json"
+        )
+        for name, value in (*headers.items(), *self.headers.items()):
+            response[name] = value
+        return response
+
+    def _drf_error(
+        self, request: HttpRequest, error: Exception, body: _Body, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """The answer DRF's `dispatch` gives for ``error`` raised by its handler."""
+        drf_request = self.initialize_request(request, *args, **kwargs)
+        if body.parsed:  # the body's stream is read: what it held is DRF's data
+            drf_request._full_data = body.value  # type: ignore[attr-defined]
+        self.request = drf_request
+        self.format_kwarg = self.get_format_suffix(**kwargs)  # what `initial` does first
+        drf_request.accepted_renderer, drf_request.accepted_media_type = (
+            self.perform_content_negotiation(drf_request)
+        )
+        self.response = self.finalize_response(
+            drf_request, self.handle_exception(error), *args, **kwargs
+        )
+        return self.response
 
     @extend_schema(
         operation_id="conversations_send",
@@ -99,13 +196,22 @@ class SendMessageView(EngiumAPIView):
         },
     )
     def post(self, request: Request) -> Response:
-        tenant = request.tenant  # type: ignore[attr-defined]
-        key = request.headers.get("Idempotency-Key")
+        answer, headers = self._post(
+            request.tenant,  # type: ignore[attr-defined]
+            request.headers.get("Idempotency-Key"),
+            lambda: request.data,
+        )
+        return Response(answer.body, status=answer.status, headers=headers)
+
+    def _post(
+        self, tenant: Tenant, key: str | None, read_body: Callable[[], Any]
+    ) -> tuple[idempotency.Answer, dict[str, str]]:
+        """The send's answer and its headers; ``read_body``: the parsed body (may raise)."""
         claim = None
         if key is not None:
             claim = idempotency.Claim(
                 key=idempotency.check_key(key),
-                request_hash=idempotency.fingerprint(request.data),
+                request_hash=idempotency.fingerprint(read_body()),
                 render=render_send_result,
             )
         # The limiter's round trip overlaps the send's work up to its first SQL statement,
@@ -119,10 +225,9 @@ class SendMessageView(EngiumAPIView):
                 raise _rate_limited(permit)
 
         def send() -> idempotency.Answer:
-            data = SendMessageSerializer.plain_text(request.data) or self.parse_body(
-                SendMessageSerializer
-            )
-            return self._send(data, claim, admit)
+            data = read_body()
+            valid = SendMessageSerializer.plain_text(data) or _validated(data)
+            return self._send(tenant, valid, claim, admit)
 
         try:
             answer = send() if claim is None else idempotency.send_once(claim, send)
@@ -134,7 +239,7 @@ class SendMessageView(EngiumAPIView):
                 # A replay answers even at the limit (and does not count against it).
                 stored = idempotency.find_answer(claim.key, claim.request_hash) if claim else None
                 if stored is not None:
-                    return _answer(stored)
+                    return stored, _replayed(stored)
                 raise _rate_limited(permit) from error
             # Nothing was created: the request gives its place in the window back.
             self.limiter.give_back(permit)
@@ -144,11 +249,12 @@ class SendMessageView(EngiumAPIView):
         permit = pending.result()
         if answer.replayed:  # the key's first request sent it: a replay does not count
             self.limiter.give_back(permit)
-            return _answer(answer)
-        return _answer(answer, headers=permit.headers())
+            return answer, _replayed(answer)
+        return answer, permit.headers()
 
     def _send(
         self,
+        tenant: Tenant,
         data: dict[str, Any],
         claim: idempotency.Claim | None,
         admit: Callable[[], None],
@@ -164,7 +270,7 @@ class SendMessageView(EngiumAPIView):
                 template=content.get("template"),
             ),
             agent_role_id=str(data["agent_role_id"]) if data.get("agent_role_id") else None,
-            default_language=self.request.tenant.default_language,  # type: ignore[attr-defined]
+            default_language=tenant.default_language,
             claim=claim,
             before_sql=admit,
         )
