@@ -166,12 +166,12 @@ def test_other_requests_take_drfs_path(
         return False
 
     monkeypatch.setattr(views, "_plain_send", spy)
+    extra: dict[str, Any] = {**tenant_a.headers(), **headers}
     api.client.post(
         f"/api/v1/{SEND}{query}",
         data='{"recipient": "+15550102999"}',
         content_type=content_type,
-        **tenant_a.headers(),
-        **headers,
+        **extra,
     )
     assert taken == [False]
 
