@@ -110,8 +110,9 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=new_message_id, editable=False)
+    # Indexed by ``message_by_conversation``, which leads with it.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     direction = models.CharField(max_length=16, choices=MessageDirection.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
