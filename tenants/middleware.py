@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django_tenants.utils import get_public_schema_name
 
 from engium.api.errors import error_response
 from engium.exceptions import EngiumError
@@ -18,6 +19,7 @@ from tenants.authentication import authenticate_api_request
 
 API_PREFIX = "/api/v1/"
 PUBLIC_API_PATHS = ("/api/v1/schema/",)
+PUBLIC_SCHEMA = get_public_schema_name()
 
 
 class TenantHeaderMiddleware:
@@ -27,7 +29,9 @@ class TenantHeaderMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info  # what the URL resolver routes by
         if not path.startswith(API_PREFIX) or path.startswith(PUBLIC_API_PATHS):
-            use_public_schema()
+            # A persistent connection already on `public` keeps its search_path: no `SET`.
+            if current_schema() != PUBLIC_SCHEMA:
+                use_public_schema()
             return self.get_response(request)
         try:
             principal = authenticate_api_request(
