@@ -209,14 +209,19 @@ def spread(values: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--seconds", type=int, default=2, help="per arm and round (short: see --rounds)"
+    )
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--threads", type=int, default=1, help="threads per worker; > 1 runs gthread workers"
     )
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--rounds", type=int, default=3)
+    # Many short rounds: these machines' CPU speed drifts over seconds, so arms measured
+    # side by side in short turns see much the same machine, and a slow stretch moves one
+    # or two of many per-round ratios rather than the median of a few.
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument(
         "--same-recipient", action="store_true", help="every send to +15550102999 (one hot row)"
     )
