@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 
 def prepared_cursor() -> Any:
     """A cursor of the default connection for a statement run on every request (the send's):
-    its values are bound on the server, and it is prepared once per connection."""
+    its values are bound on the server, and it is prepared once per connection.
+
+    It is the connection's one kept cursor (`engium.postgresql.base`): run one statement and
+    fetch its rows before the next use; never hold it across another `prepared_cursor`."""
     return cast("DatabaseWrapper", connection).prepared_cursor()
 
 

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import DataError, connection, connections
 from django.db.backends.postgresql.base import DatabaseWrapper as DjangoDatabaseWrapper
 
 from conversations.models import Message
@@ -159,3 +159,25 @@ def test_update_rows_saves_each_rows_own_values_in_one_statement(
     assert rows[second.pk].provider_message_id == "SM2"
     assert rows[second.pk].next_attempt_at == later and rows[second.pk].attempts == 7
     assert rows[untouched.pk].provider_message_id == "" and rows[untouched.pk].attempts == 0
+
+
+def test_the_prepared_cursor_is_kept_across_uses_and_goes_with_its_connection(other: Any) -> None:
+    def use(wrapper: Any, value: Any) -> tuple[Any, Any]:
+        with wrapper.prepared_cursor() as cursor:
+            cursor.execute("SELECT %s::int, pg_backend_pid()", [value])
+            return cursor.cursor, cursor.fetchone()
+
+    first, (one, pid) = use(other, 1)
+    second, (two, _) = use(other, 2)
+    assert second is first and (one, two) == (1, 2)
+
+    # a statement that fails leaves it usable
+    with pytest.raises(DataError), other.prepared_cursor() as cursor:
+        cursor.execute("SELECT %s::int", ["not a number"])
+    assert use(other, 3)[1][0] == 3
+
+    # a new connection gets a cursor of its own
+    _ended(pid)
+    other.health_check_done = False
+    replaced, (four, new_pid) = use(other, 4)
+    assert replaced is not first and four == 4 and new_pid != pid
