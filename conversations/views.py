@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
+from django.utils.datastructures import MultiValueDict
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -47,6 +49,7 @@ from engium.exceptions import EngiumError, NotFound, RateLimited
 from engium.ratelimit import MovingWindowLimiter, Permit
 from integrations import selectors as integration_selectors
 from integrations.openapi import INTEGRATION_ID
+from tenants.authentication import ApiKeyAuthentication
 from tenants.models import Tenant
 
 # Outbound sends per tenant in any 60 s, shared by every web process (docs/api.md#rate-limits).
@@ -95,15 +98,16 @@ class _Body:
 
     def __init__(self, request: HttpRequest) -> None:
         self.request = request
-        self.parsed = False
+        self.read = self.parsed = False
         self.value: Any = None
 
     def data(self) -> Any:
         if not self.parsed:
             # Where DRF reads it from: the request's stream, or its body once read.
             request = self.request
-            read = request._read_started  # type: ignore[attr-defined]
-            self.value = _PARSER.parse(io.BytesIO(request.body) if read else request)
+            started = request._read_started  # type: ignore[attr-defined]
+            self.read = True
+            self.value = _PARSER.parse(io.BytesIO(request.body) if started else request)
             self.parsed = True
         return self.value
 
@@ -113,13 +117,14 @@ _PARSER = StrictJSONParser()
 
 class SendMessageView(EngiumAPIView):
     limiter: MovingWindowLimiter = SEND_LIMITER
+    _plain_path_holds: ClassVar[bool | None] = None  # per class: `_drf_would_only_authenticate`
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # The commonest send (a JSON body, an Accept that takes JSON, authenticated by the
         # middleware) skips DRF's request wrapper, negotiation and response rendering: DRF's
         # `initial` could not refuse it. Its answer is the one DRF would render; an error
         # leaves through DRF's own handling (`_drf_error`).
-        if not _plain_send(request):
+        if not (_plain_send(request) and self._drf_would_only_authenticate()):
             return super().dispatch(request, *args, **kwargs)
         self.args, self.kwargs = args, kwargs
         self.headers = self.default_response_headers
@@ -139,13 +144,34 @@ class SendMessageView(EngiumAPIView):
             response[name] = value
         return response
 
+    @classmethod
+    def _drf_would_only_authenticate(cls) -> bool:
+        """Whether DRF's `initial` does nothing here but what the plain path checks: the
+        settings it assumes (no throttles or versioning, `IsAuthenticated` over the
+        middleware's principal, one JSON parser and renderer). A view or setting changed
+        later sends every request DRF's whole way; decided once per class."""
+        decided = cls.__dict__.get("_plain_path_holds")
+        if decided is None:
+            decided = (
+                not cls.throttle_classes
+                and cls.versioning_class is None
+                and list(cls.permission_classes) == [IsAuthenticated]
+                and list(cls.authentication_classes) == [ApiKeyAuthentication]
+                and list(cls.parser_classes) == [StrictJSONParser]
+                and list(cls.renderer_classes) == [JSONRenderer]
+            )
+            cls._plain_path_holds = decided
+        return decided
+
     def _drf_error(
         self, request: HttpRequest, error: Exception, body: _Body, *args: Any, **kwargs: Any
     ) -> HttpResponseBase:
         """The answer DRF's `dispatch` gives for ``error`` raised by its handler."""
         drf_request = self.initialize_request(request, *args, **kwargs)
-        if body.parsed:  # the body's stream is read: what it held is DRF's data
-            drf_request._full_data = body.value  # type: ignore[attr-defined]
+        if body.read:  # the stream is read: what DRF's own parse leaves, it leaves
+            parsed = body.value if body.parsed else QueryDict("")
+            drf_request._data = drf_request._full_data = parsed  # type: ignore[attr-defined]
+            drf_request._files = MultiValueDict()  # type: ignore[attr-defined]
         self.request = drf_request
         self.format_kwarg = self.get_format_suffix(**kwargs)  # what `initial` does first
         drf_request.accepted_renderer, drf_request.accepted_media_type = (

@@ -49,11 +49,13 @@ class _KeptCursor(PreparingCursor):
     """The connection's cursor for prepared statements, kept from one use to the next: its
     adapters stay set up for the statement's values and result (psycopg caches them per
     cursor), where a new cursor per request looked them all up again. Closing it (what a
-    Django cursor's ``with`` block does at its end) only keeps it for the next use; it goes
-    with its connection."""
+    Django cursor's ``with`` block does at its end) drops the statement's values and result,
+    so a long-lived connection holds no message's text, and keeps it for the next use; it
+    goes with its connection."""
 
     def close(self) -> None:
-        return None
+        self._reset()
+        self._tx.set_pgresult(None)
 
 
 class DatabaseOperations(TenantDatabaseWrapper.ops_class):

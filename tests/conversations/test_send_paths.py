@@ -13,6 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.throttling import UserRateThrottle
 
 from conversations import views
 from conversations.models import Message
@@ -178,3 +181,21 @@ def test_other_requests_take_drfs_path(
 
 def _http(headers: dict[str, str]) -> dict[str, str]:
     return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+
+
+def test_the_plain_path_holds_only_while_drf_would_only_authenticate() -> None:
+    assert views.SendMessageView._drf_would_only_authenticate()
+
+    # a throttle, a permission or a renderer added later sends every request DRF's way
+    class Throttled(views.SendMessageView):
+        throttle_classes = [UserRateThrottle]
+
+    class Scoped(views.SendMessageView):
+        permission_classes = [IsAuthenticated, IsAdminUser]
+
+    class Browsable(views.SendMessageView):
+        renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+
+    for changed in (Throttled, Scoped, Browsable):
+        assert not changed._drf_would_only_authenticate(), changed
+    assert views.SendMessageView._drf_would_only_authenticate()

@@ -170,6 +170,8 @@ def test_the_prepared_cursor_is_kept_across_uses_and_goes_with_its_connection(ot
     first, (one, pid) = use(other, 1)
     second, (two, _) = use(other, 2)
     assert second is first and (one, two) == (1, 2)
+    # between uses it holds neither the last statement's values nor its result
+    assert first.pgresult is None and first._query is None
 
     # a statement that fails leaves it usable
     with pytest.raises(DataError), other.prepared_cursor() as cursor:

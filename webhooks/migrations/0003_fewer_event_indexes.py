@@ -1,15 +1,22 @@
-"""No pattern (``_like``) index on an event's ID: no query uses it, and every send that
-raises an event wrote an entry to it."""
+"""No pattern (``_like``) indexes on an event's ID nor on a delivery's event and endpoint:
+no query uses them, and a send that raises an event wrote an entry to each
+(`engium.postgresql.indexes`, outside a transaction: ``DROP INDEX CONCURRENTLY``)."""
 
 from django.db import migrations
 
-from engium.postgresql.indexes import drop_pattern_indexes
+from engium.postgresql.indexes import PATTERN, drop_indexes
 
 
 class Migration(migrations.Migration):
+    atomic = False
 
     dependencies = [
         ('webhooks', '0002_endpoints_deliveries_attempts'),
     ]
 
-    operations = [drop_pattern_indexes('webhooks', [('event', 'id')])]
+    operations = [
+        drop_indexes(
+            'webhooks',
+            [('event', 'id', PATTERN), ('delivery', 'event', PATTERN), ('delivery', 'endpoint', PATTERN)],
+        ),
+    ]
