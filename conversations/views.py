@@ -44,7 +44,7 @@ from conversations.services import idempotency
 from engium.api.openapi import AUTH_ERRORS, BODY_ERRORS, MALFORMED_BODY, error_responses
 from engium.api.pagination import paginate
 from engium.api.parsers import StrictJSONParser
-from engium.api.views import EngiumAPIView
+from engium.api.views import PLAIN_ACCEPTS, EngiumAPIView, validated
 from engium.exceptions import EngiumError, NotFound, RateLimited
 from engium.ratelimit import MovingWindowLimiter, Permit
 from integrations import selectors as integration_selectors
@@ -62,15 +62,9 @@ def _replayed(answer: idempotency.Answer) -> dict[str, str]:
     return {"Idempotent-Replayed": "true"} if answer.replayed else {}
 
 
-def _validated(data: Any) -> dict[str, Any]:
-    serializer = SendMessageSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 #: The one renderer the API has (DRF's JSONRenderer, with the project's settings).
 _RENDERER = JSONRenderer()
-_PLAIN_ACCEPTS = frozenset({None, "*/*", "application/json"})
+_PARSER = StrictJSONParser()
 
 
 def _plain_send(request: HttpRequest) -> bool:
@@ -86,7 +80,7 @@ def _plain_send(request: HttpRequest) -> bool:
         request.method == "POST"
         and meta.get("CONTENT_TYPE") == "application/json"
         and 0 < length <= settings.ENGIUM_MAX_BODY_BYTES
-        and meta.get("HTTP_ACCEPT") in _PLAIN_ACCEPTS
+        and meta.get("HTTP_ACCEPT", "*/*") in PLAIN_ACCEPTS
         and not meta.get("QUERY_STRING")
         and "HTTP_TRANSFER_ENCODING" not in meta
         and getattr(request, "api_principal", None) is not None
@@ -110,9 +104,6 @@ class _Body:
             self.value = _PARSER.parse(io.BytesIO(request.body) if started else request)
             self.parsed = True
         return self.value
-
-
-_PARSER = StrictJSONParser()
 
 
 class SendMessageView(EngiumAPIView):
@@ -252,7 +243,7 @@ class SendMessageView(EngiumAPIView):
 
         def send() -> idempotency.Answer:
             data = read_body()
-            valid = SendMessageSerializer.plain_text(data) or _validated(data)
+            valid = SendMessageSerializer.plain_text(data) or validated(SendMessageSerializer, data)
             return self._send(tenant, valid, claim, admit)
 
         try:

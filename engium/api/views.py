@@ -11,7 +11,8 @@ from rest_framework.views import APIView
 from engium.exceptions import UnsupportedMediaType
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
-_PLAIN_ACCEPTS = frozenset({"*/*", "application/json"})
+#: The Accept headers nearly every client sends, which take JSON without negotiating.
+PLAIN_ACCEPTS = frozenset({"*/*", "application/json"})
 
 
 class EngiumAPIView(APIView):
@@ -30,7 +31,7 @@ class EngiumAPIView(APIView):
         # (none, */*, application/json) and no format override, without parsing them.
         renderers = self.get_renderers()
         if (
-            request._request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_ACCEPTS
+            request._request.META.get("HTTP_ACCEPT", "*/*") in PLAIN_ACCEPTS
             and not self.format_kwarg
             and not request._request.META.get("QUERY_STRING")
             and renderers
@@ -45,9 +46,14 @@ class EngiumAPIView(APIView):
         return dict(serializer.validated_data)
 
     def parse_body(self, serializer_class: type[Serializer], **kwargs: Any) -> dict[str, Any]:
-        serializer = serializer_class(data=self.request.data, **kwargs)
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
+        return validated(serializer_class, self.request.data, **kwargs)
+
+
+def validated(serializer_class: type[Serializer], data: Any, **kwargs: Any) -> dict[str, Any]:
+    """``data`` validated by ``serializer_class``, or its `ValidationError`."""
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 def _has_body(request: Request) -> bool:
