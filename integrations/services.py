@@ -104,7 +104,8 @@ def update_integration(
         integration.save()
         if not integration.is_default or integration.status != IntegrationStatus.ACTIVE:
             _ensure_default(integration.channel)
-    integration.refresh_from_db()
+        # Read back under the row's lock: once committed, a concurrent removal may take it.
+        integration.refresh_from_db()
     return integration
 
 
