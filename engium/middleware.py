@@ -54,7 +54,8 @@ def is_api_request(request: HttpRequest) -> bool:
 class ApiGuardMiddleware:
     """Every body is read in full or refused; API answers are JSON and never cached.
 
-    * A ``Content-Length`` over ``ENGIUM_MAX_BODY_BYTES`` is a 413 before anything is read.
+    * A ``Content-Length`` over ``ENGIUM_MAX_BODY_BYTES`` is a 413 before the view runs; the
+      body is read and dropped first, up to ``DRAIN_LIMIT_BYTES`` (`_refuse_too_large`).
     * A chunked body (no ``Content-Length``) is read here, up to the limit, and handed on as
       if its length had been given: Django and DRF would otherwise see an empty body and a
       request could "succeed" without its body ever being read. Over the limit: 413.
@@ -84,7 +85,10 @@ class ApiGuardMiddleware:
         except ValueError:
             length = 0
         if length > limit:
-            return _too_large(request, limit)
+            # A declared length the proxy lets through (at most DRAIN_LIMIT_BYTES) is read
+            # before the 413 too; a larger one is answered at once.
+            stream = meta["wsgi.input"] if length <= DRAIN_LIMIT_BYTES else None
+            return _refuse_too_large(request, limit, stream, length)
         if length or "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
             return None
         # The WSGI server has removed the chunk framing; the stream ends with the body.
@@ -98,14 +102,7 @@ class ApiGuardMiddleware:
             return response
         size = body.tell() if isinstance(body, SpooledTemporaryFile) else len(body)
         if size > limit:
-            # Read on (to a bound) before answering: a server that closes a connection with
-            # unread data resets it, and the client never sees the 413.
-            drained = 0
-            while drained < DRAIN_LIMIT_BYTES and (chunk := stream.read(64 * 1024)):
-                drained += len(chunk)
-            response = _too_large(request, limit)
-            response["Connection"] = "close"
-            return response
+            return _refuse_too_large(request, limit, stream)
         meta["CONTENT_LENGTH"] = str(size)
         if isinstance(body, SpooledTemporaryFile):
             body.seek(0)
@@ -125,6 +122,26 @@ class ApiGuardMiddleware:
             logger.exception("unhandled error", exc_info=exception)
             error = InternalError()
         return error_response(error)
+
+
+def _refuse_too_large(
+    request: HttpRequest, limit: int, stream: Any, left: int = DRAIN_LIMIT_BYTES
+) -> HttpResponse:
+    """The 413, after reading what is left of the body from ``stream``: at most ``left``
+    bytes (its declared length, else the bound); None: nothing. A server that closes a
+    connection with unread data resets it, and the client (or the proxy in front, which
+    then answers 502) never sees the 413."""
+    try:
+        while stream is not None and left > 0:
+            chunk = stream.read(min(left, 64 * 1024))
+            if not chunk:
+                break
+            left -= len(chunk)
+    except Exception:  # the body ends short, or the client went: the 413 stands all the same
+        logger.info("request body ended before its declared length", exc_info=True)
+    response = _too_large(request, limit)
+    response["Connection"] = "close"
+    return response
 
 
 def is_media_upload(request: HttpRequest) -> bool:

@@ -12,14 +12,18 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.test import RequestFactory
 
 from conversations.models import Conversation, Message
 from engium.api.parsers import StrictJSONParser
 from engium.exceptions import MalformedJSON, PayloadTooLarge
+from engium.middleware import DRAIN_LIMIT_BYTES, ApiGuardMiddleware
 from tests.conftest import ApiClient, TenantFixture, error_of
 from webhooks.models import Event
 
 SEND = "conversations/send"
+SEND_PATH = "/api/v1/conversations/send"
 LIMIT = 1024 * 1024
 GENERATED_ID = re.compile(r"^req_[0-9a-f]{32}$")
 
@@ -327,6 +331,24 @@ def test_the_parser_refuses_an_oversized_stream_without_content_length() -> None
     with pytest.raises(MalformedJSON):
         StrictJSONParser().parse(io.BytesIO(b""))
     assert StrictJSONParser().parse(io.BytesIO(b'{"a": [1]}')) == {"a": [1]}
+
+
+@pytest.mark.parametrize(("declared", "read"), [(2 * LIMIT, 2 * LIMIT), (DRAIN_LIMIT_BYTES + 1, 0)])
+def test_a_declared_length_over_the_limit_is_read_to_a_bound_before_the_413(
+    declared: int, read: int
+) -> None:
+    # A server that closes with the body unread resets the connection: the client (or the
+    # proxy in front, which then answers 502) would never see the 413.
+    stream = io.BytesIO(b" " * declared)
+    request = RequestFactory().post(SEND_PATH, content_type="application/json")
+    request.META.update({"CONTENT_LENGTH": str(declared), "wsgi.input": stream})
+    reached: list[HttpRequest] = []
+
+    response = ApiGuardMiddleware(lambda r: reached.append(r) or HttpResponse())(request)
+
+    assert response.status_code == 413 and response["Connection"] == "close"
+    assert json.loads(response.content)["error"]["code"] == "payload_too_large"
+    assert stream.tell() == read and reached == []
 
 
 # ------------------------------------------------------------------ routes and methods
