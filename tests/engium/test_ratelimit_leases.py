@@ -16,7 +16,7 @@ PREFIX = f"{settings.CACHES['default']['KEY_PREFIX']}:ratelimit:test"
 
 
 def _redis() -> Any:
-    return cache._cache.get_client(write=True)
+    return cache._cache.get_client(write=True)  # type: ignore[attr-defined]
 
 
 def _script_calls() -> int:
