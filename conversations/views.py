@@ -291,7 +291,11 @@ class SendMessageView(EngiumAPIView):
             claim=claim,
             before_sql=admit,
         )
-        return idempotency.Answer(status=status.HTTP_201_CREATED, body=render_send_result(message))
+        # With a key, the statement stored the answer: it is this send's answer too.
+        body = claim.answer if claim is not None and claim.answer is not None else None
+        return idempotency.Answer(
+            status=status.HTTP_201_CREATED, body=body or render_send_result(message)
+        )
 
 
 def _rate_limited(permit: Permit) -> RateLimited:

@@ -7,7 +7,20 @@ from datetime import datetime
 
 def iso_time(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``; None stays None."""
-    return value.isoformat().replace("+00:00", "Z") if value else None
+    global _last
+    if not value:
+        return None
+    # A send writes one time over and over (its conversation's and message's times, in the
+    # answer, the event and the stored answer): the last one is kept.
+    last = _last
+    if last[0] == value and last[0].tzinfo is value.tzinfo:
+        return last[1]
+    written = value.isoformat().replace("+00:00", "Z")
+    _last = (value, written)
+    return written
+
+
+_last: tuple[datetime, str] = (datetime.min, "")
 
 
 def iso_time_sql(expression: str) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -46,14 +46,19 @@ class Answer:
     replayed: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
     """A key the send's statement claims, and how the send's answer renders a message
-    (the API's renderer: the service does not know the API's shapes)."""
+    (the API's renderer: the service does not know the API's shapes).
+
+    ``answer``: once the statement has run, the answer it stored with the key (the send
+    answers it too, rather than rendering it again).
+    """
 
     key: str
     request_hash: str
     render: Callable[[Message], dict[str, Any]]
+    answer: dict[str, Any] | None = field(default=None, compare=False)
 
 
 class KeyTaken(Exception):

@@ -36,6 +36,7 @@ from conversations.services.idempotency import Claim, KeyTaken
 from engium import outbox
 from engium.exceptions import AgentRoleNotFound, ChannelNotConfigured, OutsideSessionWindow
 from engium.ids import new_id
+from engium.instances import build
 from engium.postgresql import prepared_cursor
 from engium.tenancy import current_schema
 from engium.timestamps import iso_time, iso_time_sql
@@ -387,7 +388,8 @@ WITH conversation AS (
 ), deliveries AS (
     {fan_out_sql("SELECT * FROM conversation_event UNION ALL SELECT * FROM message_event")}
 ){claim}
-SELECT id, status, agent_role_id, created_at, inserted, ARRAY(SELECT id FROM deliveries),
+SELECT id, status, agent_role_id, CASE WHEN inserted THEN NULL ELSE created_at END, inserted,
+       ARRAY(SELECT id FROM deliveries),
        (SELECT agent_turn FROM message)
 FROM conversation
 """  # noqa: S608  (identifiers and literals come from the models, values are parameters)
@@ -423,7 +425,8 @@ def _record_message(
     """
     now = timezone.now()
     outbound = direction == MessageDirection.OUTBOUND
-    conversation = Conversation(
+    conversation = build(
+        Conversation,
         id=new_id("sess"),
         channel=channel,
         recipient=recipient,
@@ -433,8 +436,10 @@ def _record_message(
         created_at=now,
         last_activity_at=now,
     )
-    message = Message(
+    message = build(
+        Message,
         id=new_id("msg"),
+        conversation_id=conversation.id,  # replaced by the one the statement joins
         direction=direction,
         channel=channel,
         recipient=recipient,
@@ -454,7 +459,7 @@ def _record_message(
         updated_at=now,
     )
     message_event = None if outbound else EventType.MESSAGE_RECEIVED
-    message.conversation = conversation  # its ID is replaced by the one the statement joins
+    _MESSAGE_CONVERSATION.set_cached_value(message, conversation)
     params = {
         "conversation_id": conversation.id,
         "message_id": message.id,
@@ -481,14 +486,16 @@ def _record_message(
         "conversation_event_id": new_id("evt"),
         "conversation_event_type": EventType.CONVERSATION_CREATED.value,
         "conversation_data": json.dumps(conversation_payload(conversation)),
-        "message_event_id": new_id("evt"),
+        "message_event_id": new_id("evt") if message_event else None,
         "message_event_type": message_event and message_event.value,
         "message_data": json.dumps(message_payload(message)) if message_event else None,
     }
+    answer = None
     if claim is not None:
+        answer = claim.render(message)
         params["idempotency_key"] = claim.key
         params["request_hash"] = claim.request_hash
-        params["answer"] = json.dumps(claim.render(message))
+        params["answer"] = json.dumps(answer)
     # One statement is atomic on its own; inside a caller's transaction, a savepoint keeps
     # a failed statement from aborting it.
     # Prepared once per connection: PostgreSQL does not parse and plan it again per send.
@@ -514,8 +521,20 @@ def _record_message(
     conversation.id = conversation_id
     conversation.status = conversation_status
     conversation.agent_role_id = role_id
-    conversation.created_at = created_at
+    if created_at is not None:  # the statement returns it only for a conversation it joined
+        conversation.created_at = created_at
     conversation._state.adding = False
+    if claim is not None and answer is not None:
+        # What the statement stored: the answer rendered above, with the fields of the
+        # conversation the message joined (as `IDEMPOTENCY_VALUES` writes them).
+        answer.update(
+            id=conversation_id,
+            status=conversation_status,
+            agent_role_id=str(role_id) if role_id else None,
+            created_at=iso_time(conversation.created_at),
+        )
+        answer["message"]["conversation_id"] = conversation_id
+        claim.answer = answer
     message.agent_turn = agent_turn
     # The conversation's ID, and the conversation itself cached again (setting the ID drops
     # it): what `message.conversation = conversation` does, without its checks and routers.

@@ -26,3 +26,15 @@ def test_the_database_writes_a_time_as_iso_time_does(value: datetime) -> None:
         cursor.execute(f"SELECT {iso_time_sql('%s::timestamptz')}", [value])
         [(written,)] = cursor.fetchall()
     assert written == iso_time(value.astimezone(UTC))
+
+
+def test_the_last_time_written_is_kept_but_never_for_another_zone() -> None:
+    utc = datetime(2026, 11, 30, 12, 0, 0, 5, tzinfo=UTC)
+    same_instant = utc.astimezone(timezone(timedelta(hours=-5)))
+    assert same_instant == utc  # equal as instants, written differently
+
+    assert iso_time(utc) == "2026-11-30T12:00:00.000005Z"
+    assert iso_time(utc) == "2026-11-30T12:00:00.000005Z"
+    assert iso_time(same_instant) == "2026-11-30T07:00:00.000005-05:00"
+    assert iso_time(utc + timedelta(microseconds=1)) == "2026-11-30T12:00:00.000006Z"
+    assert iso_time(None) is None
