@@ -120,12 +120,14 @@ MIDDLEWARE = [
     "engium.middleware.RequestIDMiddleware",
     "engium.middleware.ApiGuardMiddleware",
     "tenants.middleware.TenantHeaderMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The pages' own (sessions, signed-in users, messages, htmx): Django's and django-htmx's,
+    # passed over by API requests (`console.middleware`).
+    "console.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
+    "console.middleware.AuthenticationMiddleware",
+    "console.middleware.MessageMiddleware",
+    "console.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it answers a locked-out login with the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
