@@ -327,11 +327,13 @@ IDEMPOTENCY_VALUES = {
     "key": "%(idempotency_key)s",
     "request_hash": "%(request_hash)s",
     "status_code": "201",
-    "response": "jsonb_set(%(answer)s::jsonb || jsonb_build_object("
+    # A new conversation is the one the answer was rendered with: the answer as it is.
+    "response": "CASE WHEN conversation.inserted THEN %(answer)s::jsonb "
+    "ELSE jsonb_set(%(answer)s::jsonb || jsonb_build_object("
     "'id', conversation.id, 'status', conversation.status, "
     "'agent_role_id', conversation.agent_role_id::text, "
     f"'created_at', {iso_time_sql('conversation.created_at')}), "
-    "'{message,conversation_id}', to_jsonb(conversation.id))",
+    "'{message,conversation_id}', to_jsonb(conversation.id)) END",
     "created_at": "%(at)s",
 }
 
