@@ -136,7 +136,7 @@ class Permit:
 class _Lease:
     """Places of one subject taken in one round trip, for this process's next requests."""
 
-    __slots__ = ("count", "expires", "limit", "prefix", "reset_at", "unused")
+    __slots__ = ("count", "expires", "limit", "prefix", "reset_at", "stamped_at_end", "unused")
 
     def __init__(
         self, *, limit: int, prefix: str, unused: list[str], count: int, reset_ms: int, asked: float
@@ -144,6 +144,9 @@ class _Lease:
         now = time.monotonic()
         self.limit = limit
         self.prefix = prefix
+        # Several places are stamped with the lease's end; a single one with its request's
+        # time, so it cannot be handed out again later (`give_back`).
+        self.stamped_at_end = len(unused) > 1
         self.unused = unused  # its places not handed out yet (taken from the end)
         self.count = count  # the window's places, this lease's included, when it was taken
         # From the question, which went before Redis stamped the places: none is handed out
@@ -308,13 +311,15 @@ class MovingWindowLimiter:
 
     def give_back(self, permit: Permit) -> None:
         """Return an accepted request's place (the request failed and created nothing): to
-        this process's lease if it is still running, else to Redis."""
+        this process's lease if it is still running and its places carry its end's stamp
+        (another request may use it then), else to Redis."""
         if not permit.member:
             return
         with self._lock:
             lease = self._leases.get(permit.key)
             if (
                 lease is not None
+                and lease.stamped_at_end
                 and permit.member.startswith(f"{lease.prefix}:")
                 and time.monotonic() < lease.expires
             ):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 def iso_time(value: datetime | None) -> str | None:
@@ -11,16 +11,18 @@ def iso_time(value: datetime | None) -> str | None:
     if not value:
         return None
     # A send writes one time over and over (its conversation's and message's times, in the
-    # answer, the event and the stored answer): the last one is kept.
+    # answer, the event and the stored answer): the last one in UTC is kept (in UTC, equal
+    # times are written alike; elsewhere, `fold` or the zone may tell them apart).
     last = _last
-    if last[0] == value and last[0].tzinfo is value.tzinfo:
+    if last is not None and value.tzinfo is UTC and last[0] == value:
         return last[1]
     written = value.isoformat().replace("+00:00", "Z")
-    _last = (value, written)
+    if value.tzinfo is UTC:
+        _last = (value, written)
     return written
 
 
-_last: tuple[datetime, str] = (datetime.min, "")
+_last: tuple[datetime, str] | None = None
 
 
 def iso_time_sql(expression: str) -> str:

@@ -160,3 +160,25 @@ def test_small_limits_are_never_leased(limit: int) -> None:
         assert permit.accepted
         assert limiter.usage(subject) == limit - permit.remaining  # type: ignore[operator]
     assert not limiter.take(subject, limit=limit).accepted
+
+
+def test_a_single_place_given_back_goes_back_to_redis_not_to_a_later_request() -> None:
+    # given: a limit too small to lease, so each place is stamped with its request's time
+    limiter = MovingWindowLimiter(PREFIX, window_seconds=2)
+    subject = _subject("single")
+    permit = limiter.take(subject, limit=3)
+    calls = _script_calls()
+
+    # when: the request fails and gives its place back
+    limiter.give_back(permit)
+
+    # then: the place left the window (it would otherwise leave it early for a later
+    # request), and later requests take places of their own
+    assert limiter.usage(subject) == 0
+    time.sleep(0.9)
+    later = [limiter.take(subject, limit=3) for _ in range(4)]
+    assert [p.accepted for p in later] == [True, True, True, False]
+    assert permit.member not in {p.member for p in later}
+    assert _script_calls() - calls == 4
+    time.sleep(1.15)  # 2.05 s after the first take: the later places are still in the window
+    assert not limiter.take(subject, limit=3).accepted

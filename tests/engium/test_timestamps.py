@@ -38,3 +38,13 @@ def test_the_last_time_written_is_kept_but_never_for_another_zone() -> None:
     assert iso_time(same_instant) == "2026-11-30T07:00:00.000005-05:00"
     assert iso_time(utc + timedelta(microseconds=1)) == "2026-11-30T12:00:00.000006Z"
     assert iso_time(None) is None
+
+
+def test_only_utc_times_are_kept_so_a_fold_or_a_zone_is_written_as_it_is() -> None:
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    first = datetime(2024, 10, 27, 2, 30, tzinfo=berlin)  # the clocks go back: 02:30 twice
+    assert iso_time(first) == "2024-10-27T02:30:00+02:00"
+    assert iso_time(first.replace(fold=1)) == "2024-10-27T02:30:00+01:00"
+    assert iso_time(datetime.min) == datetime.min.isoformat()
