@@ -292,10 +292,9 @@ class SendMessageView(EngiumAPIView):
             before_sql=admit,
         )
         # With a key, the statement stored the answer: it is this send's answer too.
-        body = claim.answer if claim is not None and claim.answer is not None else None
-        return idempotency.Answer(
-            status=status.HTTP_201_CREATED, body=body or render_send_result(message)
-        )
+        stored = claim.answer if claim is not None else None
+        body = stored if stored is not None else render_send_result(message)
+        return idempotency.Answer(status=status.HTTP_201_CREATED, body=body)
 
 
 def _rate_limited(permit: Permit) -> RateLimited:

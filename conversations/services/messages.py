@@ -526,7 +526,7 @@ def _record_message(
     if created_at is not None:  # the statement returns it only for a conversation it joined
         conversation.created_at = created_at
     conversation._state.adding = False
-    if claim is not None and answer is not None:
+    if claim is not None and answer is not None:  # both or neither
         # What the statement stored: the answer rendered above, with the fields of the
         # conversation the message joined (as `IDEMPOTENCY_VALUES` writes them).
         answer.update(
